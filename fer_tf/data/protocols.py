@@ -1,0 +1,122 @@
+"""Evaluation protocols of the four papers as index splitters over `Records`.
+
+- `subject_kfold`: CK+ (landmark paper Sec. IV-A): k folds built from the
+  subject ids taken in ascending order, so no subject is in train and test.
+- `leave_one_subject_out`: JAFFE (landmark paper Sec. IV-A), one fold per subject.
+- `stratified_kfold`: SAVEE / eNTERFACE 6-fold cross-validation (PathNet paper
+  Sec. IV); when `groups` are set (frames of one video), a clip never
+  straddles train and test.
+- `predefined_split`: FER2013 Training/PublicTest/PrivateTest, SFEW Train/Val.
+"""
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+from fer_tf.errors import ConfigError, DatasetError
+
+
+@dataclasses.dataclass(frozen=True)
+class Fold:
+    """Indices of one train/test (and optional validation) partition."""
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+    val: Optional[np.ndarray] = None
+
+
+def _require(records, field):
+    if getattr(records, field) is None:
+        raise DatasetError(f"{records.name} has no {field}; this protocol needs them.")
+    return getattr(records, field)
+
+
+def subject_kfold(records, k=10):
+    """k subject-independent folds from subject ids in ascending order (CK+)."""
+    subjects = _require(records, "subjects")
+    unique = np.array(sorted(np.unique(subjects)))
+    if len(unique) < k:
+        raise DatasetError(f"{records.name}: {len(unique)} subjects cannot make "
+                           f"{k} subject-independent folds.")
+    folds = []
+    for i, fold_subjects in enumerate(np.array_split(unique, k)):
+        test = np.isin(subjects, fold_subjects)
+        folds.append(Fold(f"fold{i + 1}", np.flatnonzero(~test), np.flatnonzero(test)))
+    return folds
+
+
+def leave_one_subject_out(records):
+    """One fold per subject, in ascending subject order (JAFFE)."""
+    subjects = _require(records, "subjects")
+    return [Fold(f"subject_{s}", np.flatnonzero(subjects != s),
+                 np.flatnonzero(subjects == s))
+            for s in sorted(np.unique(subjects))]
+
+
+def stratified_kfold(records, k=6, seed=0):
+    """Class-stratified k folds; grouped by `records.groups` when present."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    counts = np.bincount(records.labels, minlength=records.num_classes)
+    present = counts[counts > 0]
+    if len(present) and present.min() < k and records.groups is None:
+        raise DatasetError(f"{records.name}: the smallest class has {present.min()} "
+                           f"samples, fewer than the {k} folds requested.")
+    x = np.zeros(len(records))
+    if records.groups is not None:
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        splits = splitter.split(x, records.labels, records.groups)
+    else:
+        splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+        splits = splitter.split(x, records.labels)
+    return [Fold(f"fold{i + 1}", np.sort(tr), np.sort(te))
+            for i, (tr, te) in enumerate(splits)]
+
+
+def predefined_split(records, train=("Training",), test=("PrivateTest",), val=None):
+    """The dataset's own split (FER2013: train Training, select on PublicTest,
+    report PrivateTest; SFEW: train Train, report Val)."""
+    split = _require(records, "split")
+
+    def idx(names):
+        names = (names,) if isinstance(names, str) else tuple(names)
+        missing = set(names) - set(np.unique(split))
+        if missing:
+            raise DatasetError(f"{records.name}: no split named {sorted(missing)}; "
+                               f"available: {sorted(set(split))}.")
+        return np.flatnonzero(np.isin(split, names))
+
+    return [Fold("predefined", idx(train), idx(test), None if val is None else idx(val))]
+
+
+def subject_holdout(records, test_fraction=0.25, seed=0):
+    """A single split holding out whole subjects (the CLI's synthetic default)."""
+    subjects = _require(records, "subjects")
+    unique = np.array(sorted(np.unique(subjects)))
+    rng = np.random.default_rng(seed)
+    n_test = max(1, int(round(len(unique) * test_fraction)))
+    if n_test >= len(unique):
+        raise DatasetError(f"{records.name}: {len(unique)} subjects are too few to "
+                           "hold out whole subjects.")
+    test_subjects = rng.choice(unique, size=n_test, replace=False)
+    test = np.isin(subjects, test_subjects)
+    return [Fold("holdout", np.flatnonzero(~test), np.flatnonzero(test))]
+
+
+PROTOCOLS = {
+    "subject_kfold": subject_kfold,
+    "loso": leave_one_subject_out,
+    "stratified_kfold": stratified_kfold,
+    "predefined": predefined_split,
+    "subject_holdout": subject_holdout,
+}
+
+
+def make_folds(records, protocol, **kwargs):
+    """Dispatches to a protocol by name (see `PROTOCOLS`)."""
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"Unknown protocol {protocol!r}; expected one of "
+                          f"{sorted(PROTOCOLS)}.")
+    return PROTOCOLS[protocol](records, **kwargs)

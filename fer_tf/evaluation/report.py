@@ -1,0 +1,245 @@
+"""Run folders, atomic writes, plots and paper-comparison tables.
+
+A run folder holds `config.json`, `metrics.json`, `history.csv`, `plots/` and
+`checkpoints/`. Every file is written to a temporary name in the same folder
+and moved into place with `os.replace`, so a crash leaves either the old or
+the new file, never half of one.
+"""
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+from fer_tf.errors import ConfigError
+
+CONFIG = "config.json"
+METRICS = "metrics.json"
+HISTORY = "history.csv"
+
+
+def atomic_write_bytes(path, data):
+    """Writes `data` to `path` so readers never see a partial file."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_text(path, text):
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def atomic_write_json(path, obj):
+    atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
+
+
+def atomic_savefig(fig, path, dpi=120):
+    """Saves a matplotlib figure atomically as PNG."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
+
+
+class RunFolder:
+    """The folder of one training run.
+
+    Args:
+        path: str. The folder.
+        create: bool. Create it; refuses an existing non-empty folder unless
+            `overwrite` (wipes it) or `resume` (keeps it, to continue a run).
+        overwrite: bool.
+        resume: bool.
+    """
+
+    def __init__(self, path, create=False, overwrite=False, resume=False):
+        self.path = os.path.abspath(path)
+        if create:
+            self._create(overwrite, resume)
+        elif not os.path.isfile(os.path.join(self.path, CONFIG)):
+            raise ConfigError(f"{path} is not a run folder: {CONFIG} is missing "
+                              "(expected a folder written by `fer-tf train`).")
+
+    def _create(self, overwrite, resume):
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise ConfigError(f"Output {self.path} exists and is not a folder.")
+        if os.path.isdir(self.path) and os.listdir(self.path):
+            if overwrite:
+                shutil.rmtree(self.path)
+            elif not resume:
+                raise ConfigError(
+                    f"Output folder {self.path} exists and is not empty; pass "
+                    "--overwrite to replace it or --resume to continue its run.")
+        os.makedirs(self.plots_dir, exist_ok=True)
+        os.makedirs(self.checkpoints_dir, exist_ok=True)
+
+    def file(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    @property
+    def plots_dir(self):
+        return self.file("plots")
+
+    @property
+    def checkpoints_dir(self):
+        return self.file("checkpoints")
+
+    @property
+    def best_checkpoint(self):
+        return self.file("checkpoints", "best.keras")
+
+    @property
+    def backup_dir(self):
+        return self.file("checkpoints", "backup")
+
+    def write_config(self, config):
+        atomic_write_json(self.file(CONFIG), config)
+
+    def read_config(self):
+        with open(self.file(CONFIG)) as f:
+            return json.load(f)
+
+    def write_metrics(self, metrics):
+        atomic_write_json(self.file(METRICS), metrics)
+
+    def read_metrics(self):
+        path = self.file(METRICS)
+        if not os.path.exists(path):
+            raise ConfigError(f"{self.path} has no {METRICS}: the run has not been "
+                              "evaluated yet.")
+        with open(path) as f:
+            return json.load(f)
+
+    def read_history_rows(self):
+        path = self.file(HISTORY)
+        if not os.path.exists(path):
+            return []
+        with open(path, newline="") as f:
+            return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()
+                     if v != ""} for row in csv.DictReader(f)]
+
+    def append_history(self, row):
+        """Adds (or replaces, when the epoch was redone after a resume) one epoch."""
+        rows = [r for r in self.read_history_rows() if r.get("epoch") != row["epoch"]]
+        rows.append(row)
+        rows.sort(key=lambda r: r["epoch"])
+        self.write_history_rows(rows)
+
+    def write_history_rows(self, rows):
+        keys = ["epoch"] + sorted({k for r in rows for k in r} - {"epoch"})
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.file(HISTORY), buf.getvalue())
+
+    def read_history(self):
+        """Returns {metric: [value per epoch]} over every epoch recorded."""
+        rows = self.read_history_rows()
+        keys = sorted({k for r in rows for k in r})
+        return {k: [r.get(k, float("nan")) for r in rows] for k in keys}
+
+
+def plot_history(history, path, title="Learning curves"):
+    """Loss and accuracy per epoch (train and validation) as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = history.get("epoch") or list(range(1, len(history.get("loss", [])) + 1))
+    panels = [m for m in ("loss", "accuracy") if m in history]
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.6))
+    axes = np.atleast_1d(axes)
+    for ax, metric in zip(axes, panels):
+        ax.plot(epochs, history[metric], label=f"train {metric}")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], label=f"val {metric}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    atomic_savefig(fig, path)
+    plt.close(fig)
+
+
+def plot_confusion_matrix(matrix, class_names, path, title="Confusion matrix"):
+    """Row-normalised confusion matrix with counts annotated, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(matrix)
+    rows = matrix.sum(axis=1, keepdims=True)
+    norm = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * n, 0.8 + 0.7 * n))
+    im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, f"{matrix[i, j]}\n{norm[i, j]:.0%}", ha="center", va="center",
+                    fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    atomic_savefig(fig, path)
+    plt.close(fig)
+
+
+def comparison_table(rows, columns=("ours", "paper"), headers=None, digits=2):
+    """A Markdown table putting our figures beside the paper's.
+
+    Args:
+        rows: list of dicts with a "name" key and one key per column; a missing
+            or None value prints as "-".
+        columns: the keys to print after the name.
+        headers: optional display names (name column first).
+        digits: decimals for floats.
+    """
+    headers = headers or (["experiment"] + list(columns))
+
+    def fmt(v):
+        if v is None:
+            return "-"
+        if isinstance(v, float):
+            return f"{v:.{digits}f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---" for _ in headers) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join([fmt(row.get("name"))] +
+                                       [fmt(row.get(c)) for c in columns]) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,42 @@
+"""The baseline CNN of the CAMnet thesis (Sec. 4.1).
+
+48x48x1 input; conv 5x5x64 twice; batch norm; max-pool; conv 5x5x128 twice;
+batch norm; max-pool; conv 3x3x256 twice; batch norm; flatten; dropout 0.2;
+dense 7 softmax; Adam with categorical cross-entropy. The thesis reports 64.47%
+validation accuracy on FER2013.
+
+Reproduction notes: the thesis says every convolution uses ReLU and "the same
+... padding", read here as "same" padding; it names the pool size (2x2) only
+for the second pool, and both pools use it. The softmax runs in float32 so
+mixed precision never produces float16 probabilities.
+"""
+
+import keras
+
+from fer_tf.models.registry import register_model
+
+#: Sec. 4.1 hyper-parameters.
+BASELINE_CNN = {"filters": (64, 128, 256), "kernels": (5, 5, 3), "dropout": 0.2,
+                "learning_rate": 1e-3, "batch_size": 64, "epochs": 30}
+
+
+@register_model("baseline_cnn", paper="camnet", input_shape=(48, 48, 1), num_classes=7,
+                description="CAMnet thesis Sec. 4.1 baseline: 3 conv pairs + BN, dense softmax")
+def baseline_cnn(input_shape=(48, 48, 1), num_classes=7, dropout=BASELINE_CNN["dropout"]):
+    """Builds the baseline CNN; `features` (conv trunk) and `head` are named
+    sub-blocks so Grad-CAM and transfer learning can reach them."""
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    filters, kernels = BASELINE_CNN["filters"], BASELINE_CNN["kernels"]
+    for stage, (f, k) in enumerate(zip(filters, kernels), start=1):
+        for j in (1, 2):
+            x = keras.layers.Conv2D(f, k, padding="same", activation="relu",
+                                    name=f"block{stage}_conv{j}")(x)
+        x = keras.layers.BatchNormalization(name=f"block{stage}_bn")(x)
+        if stage < len(filters):
+            x = keras.layers.MaxPooling2D(2, name=f"block{stage}_pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
+                                 name="predictions")(x)
+    return keras.Model(inputs, outputs, name="baseline_cnn")

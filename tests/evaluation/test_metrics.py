@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score, precision_recall_fscore_support
+
+from fer_tf.evaluation import metrics
+
+
+def test_metrics_match_sklearn():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 4, 200)
+    y_pred = np.where(rng.random(200) < 0.6, y_true, rng.integers(0, 4, 200))
+    names = ("anger", "fear", "happiness", "neutral")
+    m = metrics.classification_metrics(y_true, y_pred, names)
+    assert m["accuracy"] == pytest.approx(np.mean(y_true == y_pred))
+    assert m["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert m["weighted_f1"] == pytest.approx(f1_score(y_true, y_pred, average="weighted"))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred)
+    for i, name in enumerate(names):
+        assert m["per_class"][name]["precision"] == pytest.approx(p[i])
+        assert m["per_class"][name]["recall"] == pytest.approx(r[i])
+        assert m["per_class"][name]["f1"] == pytest.approx(f[i])
+        assert m["per_class"][name]["support"] == s[i]
+    assert np.sum(m["confusion_matrix"]) == 200
+
+
+def test_fold_confusion_matrices_are_summed():
+    names = ("a", "b")
+    folds = [([0, 0, 1], [0, 1, 1]), ([1, 1, 0, 0], [1, 1, 0, 1])]
+    m = metrics.aggregate_folds(folds, names)
+    assert m["confusion_matrix"] == [[2, 2], [0, 3]]
+    assert m["accuracy"] == pytest.approx(5 / 7)
+    assert m["fold_accuracies"] == pytest.approx([2 / 3, 3 / 4])
+    assert m["fold_accuracy_mean"] == pytest.approx((2 / 3 + 3 / 4) / 2)
+
+
+def test_absent_class_does_not_count_in_macro_average():
+    m = metrics.classification_metrics([0, 0, 1], [0, 0, 1], ("a", "b", "c"))
+    assert m["macro_f1"] == pytest.approx(1.0)
+    assert m["per_class"]["c"]["support"] == 0

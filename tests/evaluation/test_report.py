@@ -1,0 +1,66 @@
+import os
+
+import numpy as np
+import pytest
+
+from fer_tf.errors import ConfigError
+from fer_tf.evaluation import report
+
+
+def test_atomic_write_keeps_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    report.atomic_write_json(path, {"accuracy": 0.5})
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(report.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        report.atomic_write_json(path, {"accuracy": 0.9})
+    monkeypatch.undo()
+    assert path.read_text().strip().startswith("{")
+    assert '"accuracy": 0.5' in path.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"], "no temp file left"
+
+
+def test_run_folder_refuses_non_empty_and_non_run(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not empty"):
+        report.RunFolder(out, create=True)
+    assert (out / "notes.txt").exists()
+    with pytest.raises(ConfigError, match="not a run folder"):
+        report.RunFolder(out)
+    run = report.RunFolder(out, create=True, overwrite=True)
+    assert sorted(os.listdir(out)) == ["checkpoints", "plots"]
+    run.write_config({"model": "m", "shape": np.array([1, 2])})
+    assert report.RunFolder(out).read_config()["shape"] == [1, 2]
+    with pytest.raises(ConfigError, match="not been evaluated"):
+        run.read_metrics()
+
+
+def test_history_rows_replace_a_redone_epoch(tmp_path):
+    run = report.RunFolder(tmp_path / "r", create=True)
+    run.append_history({"epoch": 1, "loss": 2.0})
+    run.append_history({"epoch": 2, "loss": 1.5})
+    run.append_history({"epoch": 2, "loss": 1.4})
+    assert run.read_history() == {"epoch": [1, 2], "loss": [2.0, 1.4]}
+
+
+def test_plots_are_png_files(tmp_path):
+    report.plot_history({"epoch": [1, 2], "loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
+                         "accuracy": [0.4, 0.6], "val_accuracy": [0.3, 0.5]},
+                        tmp_path / "curves.png")
+    report.plot_confusion_matrix([[3, 1], [0, 4]], ["a", "b"], tmp_path / "cm.png")
+    for name in ("curves.png", "cm.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_comparison_table():
+    table = report.comparison_table([{"name": "SAVEE", "ours": 0.91234, "paper": 93.75},
+                                     {"name": "x", "ours": None, "paper": 1}])
+    lines = table.strip().splitlines()
+    assert lines[0] == "| experiment | ours | paper |"
+    assert lines[2] == "| SAVEE | 0.91 | 93.75 |"
+    assert lines[3] == "| x | - | 1 |"
