@@ -1,0 +1,69 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from fer_tf import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(capsys, *argv):
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_via_console_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "fer_tf", "--help"], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0
+    for command in ("models", "train", "evaluate", "data"):
+        assert command in proc.stdout
+
+
+def test_models_json_lists_baseline_with_true_params(capsys):
+    code, out, _ = run_cli(capsys, "models", "--json")
+    assert code == 0
+    models = {m["name"]: m for m in json.loads(out)}
+    base = models["baseline_cnn"]
+    assert base["params"] == 1_863_879
+    assert base["paper"] == "camnet" and base["input_shape"] == [48, 48, 1]
+    for m in models.values():
+        assert {"name", "paper", "input_shape", "params"} <= set(m)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "resnet9000", "--out", "{tmp}/a"], "Unknown model 'resnet9000'"),
+    (["train", "baseline_cnn", "--dataset", "mnist", "--out", "{tmp}/b"],
+     "Unknown dataset 'mnist'"),
+    (["train", "baseline_cnn", "--dataset", "fer2013", "--out", "{tmp}/c"],
+     "--data-dir is required"),
+    (["evaluate", "{tmp}"], "is not a run folder"),
+])
+def test_bad_input_is_one_clear_message(capsys, tmp_path, argv, message):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_non_empty_output_is_refused_and_left_alone(capsys, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    code, _, err = run_cli(capsys, "train", "baseline_cnn", "--out", str(out))
+    assert code == 2 and "not empty" in err and "--overwrite" in err
+    assert os.listdir(out) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("value", ["ten", "0", "-3"])
+def test_non_numeric_epochs(capsys, tmp_path, value):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["train", "baseline_cnn", "--out", str(tmp_path / "r"), "--epochs", value])
+    assert exc.value.code == 2
+    assert "positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists(), "nothing half-written"
