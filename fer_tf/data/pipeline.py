@@ -72,6 +72,9 @@ def make_dataset(records, batch_size=32, training=False, augment=None,
         training: bool. Shuffles and applies `augment` when True.
         augment: optional Keras layer/`Sequential` applied per example when
             training (a callable taking an image tensor and `training=`).
+            With `with_landmarks`, it is called on {"images", "landmarks"}
+            (pixel coordinates), e.g. a `LandmarkAwareAugmentation` built
+            with `normalize_images=False, normalize_landmarks=False`.
         image_size: optional (height, width) to resize to (bilinear).
         channels: optional 1 or 3 to convert channels.
         normalization: "unit", "symmetric" or "none" (see `normalize_image`).
@@ -103,15 +106,26 @@ def make_dataset(records, batch_size=32, training=False, augment=None,
         image = normalize_image(image, normalization)
         if image_size is not None and tuple(image_size) != (height, width):
             image = tf.image.resize(image, image_size, method="bilinear")
+        landmarks = ex.get("landmarks")
+        if landmarks is not None and image_size is not None:
+            landmarks = landmarks * tf.constant(
+                [image_size[1] / width, image_size[0] / height], tf.float32)
         if training and augment is not None:
-            image = augment(image, training=True)
+            if with_landmarks:
+                # One affine moves both (LandmarkAwareAugmentation with its
+                # normalisation off: this pipeline scales both itself).
+                moved = augment({"images": image, "landmarks": landmarks}, training=True)
+                image, landmarks = moved["images"], moved["landmarks"]
+            else:
+                image = augment(image, training=True)
         label = ex["label"]
         if one_hot:
             label = tf.one_hot(label, num_classes)
         if not with_landmarks:
             return image, label
-        scale = tf.constant([width, height], tf.float32)
-        return image, {"labels": label, "landmarks": ex["landmarks"] / scale}
+        out_h, out_w = image_size if image_size is not None else (height, width)
+        scale = tf.constant([out_w, out_h], tf.float32)
+        return image, {"labels": label, "landmarks": landmarks / scale}
 
     ds = tf.data.Dataset.from_tensor_slices(features)
     if cache:

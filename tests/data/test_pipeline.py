@@ -72,3 +72,29 @@ def test_empty_records_and_missing_landmarks_are_clear_errors():
         make_dataset(r, with_landmarks=True)
     with pytest.raises(ConfigError, match="0 images"):
         make_dataset(r.subset(np.array([], int)))
+
+
+def test_landmark_augmentation_inside_the_pipeline_moves_points_with_pixels():
+    from fer_tf.layers.landmark_augment import LandmarkAwareAugmentation
+
+    rng = np.random.default_rng(0)
+    size = 32
+    lm = rng.uniform(8, size - 8, (4, 68, 2)).astype(np.float32)
+    images = np.zeros((4, size, size, 1), np.uint8)
+    # One bright dot under landmark 30 (nose tip) of each image.
+    for i in range(4):
+        x, y = np.round(lm[i, 30]).astype(int)
+        images[i, y - 1:y + 2, x - 1:x + 2] = 255
+        lm[i, 30] = [x, y]
+    from fer_tf.data.records import Records
+
+    r = Records(images, [0, 1, 0, 1], ("anger", "fear"), landmarks=lm)
+    aug = LandmarkAwareAugmentation(rotation=20, translation=0.05, shear=0.0,
+                                    horizontal_flip=False, normalize_images=False,
+                                    normalize_landmarks=False, seed=3)
+    x, y = next(iter(make_dataset(r, batch_size=4, training=True, augment=aug,
+                                  with_landmarks=True, image_size=(64, 64))))
+    pts = y["landmarks"].numpy()[:, 30] * 64
+    assert not np.allclose(pts, lm[:, 30] * 2), "the augmentation moved the points"
+    for img, (px, py) in zip(x.numpy(), pts):
+        assert img[int(round(py)), int(round(px)), 0] > 0.5
