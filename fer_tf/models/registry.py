@@ -12,7 +12,7 @@ from typing import Callable
 from fer_tf.errors import ConfigError
 
 _REGISTRY = {}
-_MODEL_MODULES = ("fer_tf.models.baseline_cnn",)
+_MODEL_MODULES = ("fer_tf.models.baseline_cnn", "fer_tf.models.pathnet.model")
 
 
 @dataclasses.dataclass(frozen=True)
