@@ -1,0 +1,74 @@
+"""End-to-end smoke runs of the experiment scripts and notebooks (what CI runs)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(args, **kw):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, MPLBACKEND="Agg")
+    env.update(kw.pop("env", {}))
+    return subprocess.run([sys.executable] + args, capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=600, **kw)
+
+
+def test_run_pathnet_smoke_writes_the_papers_outputs(tmp_path):
+    out = tmp_path / "pathnet"
+    proc = _run(["experiments/run_pathnet.py", "--smoke", "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["experiments"]) == {"savee_to_savee", "enterface_to_enterface",
+                                           "savee_to_enterface"}
+    for name, m in metrics["experiments"].items():
+        assert len(m["transfer_accuracy"]) == len(m["scratch_accuracy"]) == 2
+        assert all(0.0 <= a <= 1.0 for a in m["transfer_accuracy"] + m["scratch_accuracy"])
+        for kind in ("accuracy_loss", "learning_curves", "best_paths", "fitness"):
+            assert (out / "plots" / f"{name}_{kind}.png").stat().st_size > 1000
+        assert (out / "experiments" / f"{name}.json").exists()
+    assert metrics["detection"]["savee"]["detection_rate"] > 0.8
+    table = (out / "results.md").read_text()
+    assert "93.75" in table and "87.50" in table and "75.00" in table
+
+    # A second run refuses the folder, --resume reuses every finished experiment.
+    again = _run(["experiments/run_pathnet.py", "--smoke", "--out", str(out)])
+    assert again.returncode == 2 and "not empty" in again.stderr
+    resumed = _run(["experiments/run_pathnet.py", "--smoke", "--out", str(out), "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert resumed.stdout.count("already done") == 3
+
+
+def test_run_pathnet_bad_input_is_one_clear_message(tmp_path):
+    proc = _run(["experiments/run_pathnet.py", "--smoke", "--savee", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "o")])
+    assert proc.returncode == 2
+    assert "--enterface" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _run(["experiments/run_pathnet.py", "--smoke", "--savee", str(tmp_path / "none"),
+                 "--enterface", str(tmp_path / "none"), "--out", str(tmp_path / "p")])
+    assert proc.returncode == 2
+    assert "none" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_pathnet_notebook_executes_in_smoke_mode():
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = os.path.join(ROOT, "notebooks", "pathnet_meta_transfer.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "def " not in source and "class " not in source, "the notebook defines nothing"
+    os.environ["FER_TF_NOTEBOOK_SMOKE"] = "1"
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": ROOT}}).execute()
+    finally:
+        os.environ.pop("FER_TF_NOTEBOOK_SMOKE")
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "transfer accuracy per iteration" in text
