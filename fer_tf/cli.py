@@ -58,7 +58,7 @@ def _cmd_train(args):
                         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                         fold=args.fold, mixed_precision=args.mixed_precision,
                         overwrite=args.overwrite, resume=args.resume,
-                        augment=not args.no_augment, synthetic=_synthetic_options(args),
+                        augment=args.augment, synthetic=_synthetic_options(args),
                         verbose=2 if os.environ.get("CI") else "auto")
     out = os.path.abspath(args.out)
     print(f"\nRun folder: {out}")
@@ -125,11 +125,12 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fold", type=int, default=0, help="fold index of k-fold protocols")
     p.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute")
-    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--augment", action="store_true",
+                   help="flip/rotation/shift/zoom augmentation (the Sec. 4.1 baseline has none)")
     p.add_argument("--synthetic-subjects", type=_positive_int,
-                   help="subjects of the embedded data (default 30)")
+                   help="subjects of the embedded data (default 24)")
     p.add_argument("--synthetic-per-class", type=_positive_int,
-                   help="images per subject and class of the embedded data (default 8)")
+                   help="images per subject and class of the embedded data (default 6)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.set_defaults(func=_cmd_train)

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from fer_tf import cli
@@ -67,3 +68,54 @@ def test_non_numeric_epochs(capsys, tmp_path, value):
     assert exc.value.code == 2
     assert "positive integer" in capsys.readouterr().err
     assert not (tmp_path / "r").exists(), "nothing half-written"
+
+
+def test_train_then_evaluate_on_held_out_synthetic_subjects(capsys, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(capsys, "train", "baseline_cnn", "--out", str(out),
+                                "--epochs", "1", "--synthetic-subjects", "8",
+                                "--synthetic-per-class", "1", "--seed", "3")
+    assert code == 0, err
+    assert "Run folder" in stdout and "learning_curves.png" in stdout
+    for name in ("config.json", "metrics.json", "history.csv", "checkpoints/best.keras",
+                 "plots/learning_curves.png", "plots/confusion_matrix.png"):
+        assert (out / name).exists(), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["split_sizes"]["test"] == 2 * 7  # 2 of 8 subjects held out
+
+    code, stdout, err = run_cli(capsys, "evaluate", str(out), "--json")
+    assert code == 0, err
+    m = json.loads(stdout)
+    assert {"accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix"} <= set(m)
+    assert set(m["per_class"]) == {"anger", "disgust", "fear", "happiness", "sadness",
+                                   "surprise", "neutral"}
+    assert set(m["per_class"]["anger"]) == {"precision", "recall", "f1", "support"}
+    assert np.sum(m["confusion_matrix"]) == 14
+    # The held-out subjects are not among the ones the model was trained on.
+    assert len(m["test_subjects"]) == 2
+
+    code, _, err = run_cli(capsys, "train", "baseline_cnn", "--out", str(out), "--epochs", "1")
+    assert code == 2 and "not empty" in err
+
+
+def test_data_synth_then_check_round_trip(capsys, tmp_path):
+    out = tmp_path / "jaffe"
+    code, stdout, err = run_cli(capsys, "data", "synth", "--layout", "jaffe", "--out", str(out),
+                                "--json")
+    assert code == 0, err
+    written = json.loads(stdout)
+    code, stdout, err = run_cli(capsys, "data", "check", "--dataset", "jaffe", "--data-dir",
+                                str(out), "--json")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert {"dataset", "num_images", "per_class", "num_subjects", "splits"} <= set(report)
+    assert report["per_class"] == written["per_class"]
+    code, stdout, _ = run_cli(capsys, "data", "check", "--dataset", "jaffe", "--data-dir",
+                              str(out))
+    assert code == 0 and "jaffe" in stdout.lower()
+
+
+def test_data_check_missing_folder_is_one_clear_message(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "data", "check", "--dataset", "ckplus", "--data-dir",
+                           str(tmp_path / "nope"))
+    assert code == 2 and "nope" in err and "Traceback" not in err

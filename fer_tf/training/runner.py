@@ -19,7 +19,7 @@ from fer_tf.models import registry
 from fer_tf.training import fit
 
 #: The embedded data's default size for `fer-tf train --dataset synthetic`.
-SYNTHETIC_DEFAULTS = {"num_subjects": 30, "images_per_class": 8, "size": 48}
+SYNTHETIC_DEFAULTS = {"num_subjects": 24, "images_per_class": 6, "size": 48}
 
 #: Protocol of each dataset when trained through the CLI (papers' protocols).
 DATASET_PROTOCOLS = {
@@ -77,7 +77,7 @@ def split_records(records, dataset, fold=0, seed=0):
 
 def train_run(model_name, out, dataset="synthetic", data_dir=None, epochs=None,
               batch_size=None, learning_rate=None, seed=0, fold=0, mixed_precision=False,
-              overwrite=False, resume=False, strategy="auto", augment=True,
+              overwrite=False, resume=False, strategy="auto", augment=False,
               synthetic=None, verbose="auto"):
     """Trains a registered model and writes the run folder; returns its metrics."""
     spec = registry.get_spec(model_name)
