@@ -78,48 +78,46 @@ def read_landmarks_file(path):
     return points
 
 
-def _sequences(images_dir):
-    """{(subject, sequence): sorted frame paths} of cohn-kanade-images/."""
-    out = {}
-    for subject in C.list_dir(images_dir):
-        subject_dir = os.path.join(images_dir, subject)
+def _sequence_dirs(root):
+    """Yields (subject, sequence, folder) of a `Sxxx/nnn/` tree (images, Emotion, Landmarks)."""
+    for subject in C.list_dir(root):
+        subject_dir = os.path.join(root, subject)
         if not os.path.isdir(subject_dir):
             continue
         for sequence in C.list_dir(subject_dir):
             seq_dir = os.path.join(subject_dir, sequence)
-            if not os.path.isdir(seq_dir):
-                continue
-            frames = [os.path.join(seq_dir, f) for f in C.list_dir(seq_dir)
-                      if C.has_extension(f, C.IMAGE_EXTENSIONS)]
-            if frames:
-                out[(subject, sequence)] = sorted(frames, key=lambda p: C.natural_key(
-                    os.path.basename(p)))
+            if os.path.isdir(seq_dir):
+                yield subject, sequence, seq_dir
+
+
+def _sequences(images_dir):
+    """{(subject, sequence): sorted frame paths} of cohn-kanade-images/."""
+    out = {}
+    for subject, sequence, seq_dir in _sequence_dirs(images_dir):
+        frames = [os.path.join(seq_dir, f) for f in C.list_dir(seq_dir)
+                  if C.has_extension(f, C.IMAGE_EXTENSIONS)]
+        if frames:
+            out[(subject, sequence)] = sorted(frames, key=lambda p: C.natural_key(
+                os.path.basename(p)))
     return out
 
 
 def _labels(emotion_dir, sequences):
     """{(subject, sequence): code} from Emotion/; checks each has images."""
     out = {}
-    for subject in C.list_dir(emotion_dir):
-        subject_dir = os.path.join(emotion_dir, subject)
-        if not os.path.isdir(subject_dir):
-            continue
-        for sequence in C.list_dir(subject_dir):
-            seq_dir = os.path.join(subject_dir, sequence)
-            if not os.path.isdir(seq_dir):
-                continue
-            files = [f for f in C.list_dir(seq_dir) if f.endswith("_emotion.txt")]
-            if not files:
-                continue  # unlabelled sequence: the release keeps an empty folder
-            if len(files) > 1:
-                raise DatasetError(f"ckplus: {seq_dir} holds {len(files)} emotion files; "
-                                   "expected one per sequence.")
-            path = os.path.join(seq_dir, files[0])
-            if (subject, sequence) not in sequences:
-                raise DatasetError(f"ckplus: label file {path} has no image sequence "
-                                   f"{subject}/{sequence} in {IMAGES_DIR}/ (incomplete "
-                                   "download?).")
-            out[(subject, sequence)] = _read_emotion(path)
+    for subject, sequence, seq_dir in _sequence_dirs(emotion_dir):
+        files = [f for f in C.list_dir(seq_dir) if f.endswith("_emotion.txt")]
+        if not files:
+            continue  # unlabelled sequence: the release keeps an empty folder
+        if len(files) > 1:
+            raise DatasetError(f"ckplus: {seq_dir} holds {len(files)} emotion files; "
+                               "expected one per sequence.")
+        path = os.path.join(seq_dir, files[0])
+        if (subject, sequence) not in sequences:
+            raise DatasetError(f"ckplus: label file {path} has no image sequence "
+                               f"{subject}/{sequence} in {IMAGES_DIR}/ (incomplete "
+                               "download?).")
+        out[(subject, sequence)] = _read_emotion(path)
     return out
 
 
