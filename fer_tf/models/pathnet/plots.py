@@ -81,7 +81,7 @@ def plot_best_paths(result, name, path):
     cfg = result["config"]
     layers, modules = cfg["num_layers"], cfg["num_modules"]
     iterations = len(result["best_paths"]["transfer"])
-    fig, axes = plt.subplots(iterations, 2, figsize=(8, 1.1 + 1.0 * iterations * layers / 3),
+    fig, axes = plt.subplots(iterations, 2, figsize=(8, 1.4 + 1.3 * iterations * layers / 3),
                              squeeze=False)
     for it in range(iterations):
         frozen = np.zeros((layers, modules), bool)
@@ -102,6 +102,7 @@ def plot_best_paths(result, name, path):
             task = result["task_names"]["source" if role == "source" else "destination"]
             ax.set_title(f"it. {it + 1} {role} ({task}) best path", fontsize=8)
     fig.suptitle(f"{name}: best paths (black = on path, grey = frozen)", fontsize=9)
+    fig.tight_layout()
     atomic_savefig(fig, path)
     plt.close(fig)
 
