@@ -119,3 +119,9 @@ def test_data_check_missing_folder_is_one_clear_message(capsys, tmp_path):
     code, _, err = run_cli(capsys, "data", "check", "--dataset", "ckplus", "--data-dir",
                            str(tmp_path / "nope"))
     assert code == 2 and "nope" in err and "Traceback" not in err
+
+
+def test_evolved_models_point_to_their_experiment_script(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "pathnet", "--out", str(tmp_path / "p"))
+    assert code == 2 and "experiments/run_pathnet.py" in err
+    assert not (tmp_path / "p").exists()

@@ -72,3 +72,25 @@ def test_pathnet_notebook_executes_in_smoke_mode():
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)
     assert "transfer accuracy per iteration" in text
+
+
+def test_run_pathnet_table_i_baselines(tmp_path):
+    out = tmp_path / "pathnet"
+    proc = _run(["experiments/run_pathnet.py", "--smoke", "--out", str(out),
+                 "--experiments", "savee_to_savee", "--baselines", "mobilenet",
+                 "--baseline-weights", "random"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    loss = metrics["table_i"]["mobilenet"]["savee"]
+    assert loss > 0 and loss == loss  # a finite training loss
+    table = (out / "results.md").read_text()
+    assert "Table I" in table and "| mobilenet |" in table and "1.791" in table
+
+
+def test_run_pathnet_missing_imagenet_weights_fails_before_any_work(tmp_path):
+    out = tmp_path / "pathnet"
+    proc = _run(["experiments/run_pathnet.py", "--smoke", "--out", str(out),
+                 "--baselines", "vgg19"], env={"KERAS_HOME": str(tmp_path / "keras")})
+    assert proc.returncode == 2
+    assert "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5" in proc.stderr
+    assert not out.exists(), "nothing written"

@@ -83,7 +83,7 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, epochs=None,
     spec = registry.get_spec(model_name)
     if not spec.trainable_by_cli:
         raise ConfigError(f"Model {model_name!r} is not trained by gradient descent "
-                          "alone; use its experiment script (see README).")
+                          f"alone; run experiments/run_{spec.paper}.py instead.")
     from fer_tf.models.baseline_cnn import BASELINE_CNN
 
     epochs = epochs or BASELINE_CNN["epochs"]

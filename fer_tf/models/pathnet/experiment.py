@@ -264,6 +264,12 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
     if unknown:
         raise ConfigError(f"Unknown experiment(s) {sorted(unknown)}; expected "
                           f"{sorted(EXPERIMENTS)}.")
+    if baselines:
+        # Fail before hours of evolution, not after, when a weights file is absent.
+        from fer_tf.models.applications import resolve_imagenet_weights
+
+        for model_name in baselines:
+            resolve_imagenet_weights(model_name, baseline_weights)
     run_dir = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
     data = "synthetic" if savee_dir is None else "real"
     run_config = {"paper": "pathnet", "data": data, "savee_dir": savee_dir,
