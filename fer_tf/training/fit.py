@@ -156,6 +156,7 @@ def train(build_model, make_optimizer, train_ds, val_ds, run, epochs,
         model.compile(optimizer=wrap_optimizer(make_optimizer(), mixed_precision),
                       loss=loss, metrics=list(metrics))
     cbs = build_callbacks(run, monitor=monitor, patience=patience, extra=callbacks)
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs,
+    # The tf.data pipeline shuffles itself (make_dataset(training=True)).
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
               steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose)
     return model, run.read_history()
