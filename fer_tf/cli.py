@@ -62,7 +62,7 @@ def _cmd_train(args):
                         verbose=2 if os.environ.get("CI") else "auto")
     out = os.path.abspath(args.out)
     print(f"\nRun folder: {out}")
-    print(f"  config.json, metrics.json, history.csv, checkpoints/best.keras")
+    print("  config.json, metrics.json, history.csv, checkpoints/best.keras")
     print(f"  plots: {os.path.join(out, 'plots', 'learning_curves.png')}, "
           f"{os.path.join(out, 'plots', 'confusion_matrix.png')}")
     print(f"Held-out subjects: {', '.join(metrics.get('test_subjects') or []) or '-'}")

@@ -13,7 +13,6 @@ what was written, so that nobody mistakes it for the real dataset.
 
 import gzip
 import inspect
-import json
 import lzma
 import math
 import os
@@ -25,6 +24,7 @@ from fer_tf.data import labels as L
 from fer_tf.data.readers import official as O
 from fer_tf.data.readers._common import progress
 from fer_tf.errors import ConfigError
+from fer_tf.io import atomic_open, atomic_write_json
 
 MANIFEST = "SYNTHETIC_LAYOUT.json"
 #: CK+ frames are 640x490 (width x height); synthetic frames keep that aspect.
@@ -350,12 +350,11 @@ def write_fer2013(out_dir, seed=0, official=False, show_progress=True,
     name = "fer2013.csv" + ("" if compress is None else "." + compress)
     path = os.path.join(out_dir, name)
     opener = {None: open, "xz": lzma.open, "gz": gzip.open}[compress]
-    with opener(path + ".tmp", "wt", encoding="ascii", newline="\n") as f:
+    with atomic_open(path, "wt", opener=opener, encoding="ascii", newline="\n") as f:
         f.write("emotion,pixels,Usage\n")
         for split, label, image in progress(rows, "writing fer2013.csv", show_progress,
                                             unit="rows"):
             f.write(f"{label},{' '.join(map(str, image.ravel().tolist()))},{split}\n")
-    os.replace(path + ".tmp", path)
     per_class = {c: sum(s[c] for s in per_split_class.values()) for c in L.FER2013_CLASSES}
     return _count_report(per_class, None, 1, dataset="fer2013",
                          splits={s: sum(c.values()) for s, c in per_split_class.items()},
@@ -587,8 +586,6 @@ def write_layout(layout, out_dir, seed=0, overwrite=False, official=False,
     report = dict(layout=layout, out_dir=out_dir, seed=seed, official=bool(official),
                   **report)
     manifest = os.path.join(out_dir, MANIFEST)
-    with open(manifest + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(dict(report, note="Synthetic faces from fer_tf.data.synthetic, not "
-                                    "the real dataset."), f, indent=2)
-    os.replace(manifest + ".tmp", manifest)
+    atomic_write_json(manifest, dict(report, note="Synthetic faces from fer_tf.data."
+                                                  "synthetic, not the real dataset."))
     return report

@@ -1,9 +1,8 @@
 """Run folders, atomic writes, plots and paper-comparison tables.
 
 A run folder holds `config.json`, `metrics.json`, `history.csv`, `plots/` and
-`checkpoints/`. Every file is written to a temporary name in the same folder
-and moved into place with `os.replace`, so a crash leaves either the old or
-the new file, never half of one.
+`checkpoints/`. Every file goes through `fer_tf.io`'s atomic writes, so a
+crash leaves either the old or the new file, never half of one.
 """
 
 import csv
@@ -11,54 +10,15 @@ import io
 import json
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
 from fer_tf.errors import ConfigError
+from fer_tf.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
 HISTORY = "history.csv"
-
-
-def atomic_write_bytes(path, data):
-    """Writes `data` to `path` so readers never see a partial file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def atomic_write_text(path, text):
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
-
-
-def atomic_write_json(path, obj):
-    atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
 
 
 def atomic_savefig(fig, path, dpi=120):

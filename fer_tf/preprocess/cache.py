@@ -20,6 +20,7 @@ import numpy as np
 
 from fer_tf.data.records import Records
 from fer_tf.errors import ConfigError
+from fer_tf.io import atomic_write_text, json_default
 from fer_tf.preprocess.model_files import fer_tf_home
 
 MARKER = "COMPLETE"
@@ -31,23 +32,12 @@ def default_cache_dir():
     return fer_tf_home() / "cache"
 
 
-def _jsonable(value):
-    if isinstance(value, pathlib.PurePath):
-        return str(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise ConfigError(f"Cache key values must be JSON-like; got {type(value).__name__}.")
-
-
 def canonical_json(key):
     """Sorted-key, whitespace-free JSON: equal settings give equal text."""
-    return json.dumps(key, sort_keys=True, separators=(",", ":"), default=_jsonable)
+    try:
+        return json.dumps(key, sort_keys=True, separators=(",", ":"), default=json_default)
+    except TypeError as e:
+        raise ConfigError(f"Cache key values must be JSON-like: {e}.") from None
 
 
 def cache_key(key):
@@ -97,18 +87,9 @@ def load_records(path):
                    name=str(fields.pop("name")), **fields)
 
 
-def _write_text_atomic(path, text):
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _write_marker(folder, digest):
     # Written last: its presence is the only proof that the entry is whole.
-    _write_text_atomic(folder / MARKER, digest)
+    atomic_write_text(folder / MARKER, digest)
 
 
 def _is_complete(folder, digest):
@@ -178,9 +159,9 @@ def cached(key, build_fn, cache_dir=None, name="records"):
                                         dir=cache_dir))
     try:
         save_records(records, tmp / RECORDS_FILE)
-        _write_text_atomic(tmp / "key.json", canonical_json(key))
+        atomic_write_text(tmp / "key.json", canonical_json(key))
         if meta is not None:
-            _write_text_atomic(tmp / "meta.json", json.dumps(meta, default=_jsonable))
+            atomic_write_text(tmp / "meta.json", json.dumps(meta, default=json_default))
         if entry.exists():
             if _is_complete(entry, digest):  # another process finished first
                 shutil.rmtree(tmp, ignore_errors=True)

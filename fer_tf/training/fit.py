@@ -17,7 +17,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fer_tf.evaluation.report import RunFolder
 
 MIXED_POLICY = "mixed_float16"
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from fer_tf.errors import ConfigError
+from fer_tf import io as fer_tf_io
 from fer_tf.evaluation import report
 
 
@@ -14,7 +15,7 @@ def test_atomic_write_keeps_old_file_when_the_write_fails(tmp_path, monkeypatch)
     def broken_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(report.os, "replace", broken_replace)
+    monkeypatch.setattr(fer_tf_io.os, "replace", broken_replace)
     with pytest.raises(OSError):
         report.atomic_write_json(path, {"accuracy": 0.9})
     monkeypatch.undo()

@@ -23,8 +23,8 @@ import numpy as np
 from fer_tf.data import labels as labels_lib
 from fer_tf.data.protocols import stratified_kfold
 from fer_tf.errors import ConfigError, DatasetError
-from fer_tf.evaluation.report import RunFolder, atomic_write_json, atomic_write_text, \
-    comparison_table
+from fer_tf.evaluation.report import RunFolder, comparison_table
+from fer_tf.io import atomic_write_json, atomic_write_text
 from fer_tf.models.pathnet.evolution import TaskData
 from fer_tf.models.pathnet.presets import PAPER
 from fer_tf.models.pathnet.transfer import run_transfer_experiment
