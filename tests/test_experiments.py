@@ -51,6 +51,30 @@ def test_run_pathnet_bad_input_is_one_clear_message(tmp_path):
                  "--enterface", str(tmp_path / "none"), "--out", str(tmp_path / "p")])
     assert proc.returncode == 2
     assert "none" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "p").exists(), "nothing written half-way"
+
+
+def test_run_pathnet_video_without_any_face_is_a_clear_error(tmp_path):
+    import cv2
+    import numpy as np
+
+    from fer_tf.data.layouts import write_layout
+
+    data = tmp_path / "savee"
+    write_layout("savee", data, seed=0, show_progress=False)
+    clip = sorted(data.rglob("*.avi"))[0]
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for _ in range(4):
+        writer.write(np.full((48, 64, 3), 128, np.uint8))  # a grey frame: no face
+    writer.release()
+    out = tmp_path / "o"
+    proc = _run(["experiments/run_pathnet.py", "--smoke", "--savee", str(data),
+                 "--enterface", str(data), "--experiments", "savee_to_savee",
+                 "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert clip.name in proc.stderr and "face" in proc.stderr.lower()
+    assert "Traceback" not in proc.stderr
+    assert not out.exists(), "nothing written half-way"
 
 
 @pytest.mark.slow

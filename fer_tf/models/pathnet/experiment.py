@@ -16,13 +16,14 @@ fold's frames; frames of one video never straddle train and test.
 
 import dataclasses
 import os
+import shutil
 import time
 
 import numpy as np
 
 from fer_tf.data import labels as labels_lib
 from fer_tf.data.protocols import stratified_kfold
-from fer_tf.errors import ConfigError, DatasetError
+from fer_tf.errors import ConfigError, DatasetError, FerTfError
 from fer_tf.evaluation.report import RunFolder, comparison_table
 from fer_tf.io import atomic_write_json, atomic_write_text
 from fer_tf.models.pathnet.evolution import TaskData
@@ -270,6 +271,7 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
 
         for model_name in baselines:
             resolve_imagenet_weights(model_name, baseline_weights)
+    fresh = not os.path.isdir(out) or not os.listdir(out) or overwrite
     run_dir = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
     data = "synthetic" if savee_dir is None else "real"
     run_config = {"paper": "pathnet", "data": data, "savee_dir": savee_dir,
@@ -284,8 +286,14 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
     needed = sorted({d for e in experiments for d in EXPERIMENTS[e]})
     faces_by_dataset, detection = {}, {}
     for i, dataset in enumerate(needed):
-        records, stats = load_faces(dataset, dirs[dataset], faces, synthetic,
-                                    seed=seed + 101 * i, cache_dir=cache_dir, progress=progress)
+        try:
+            records, stats = load_faces(dataset, dirs[dataset], faces, synthetic,
+                                        seed=seed + 101 * i, cache_dir=cache_dir,
+                                        progress=progress)
+        except FerTfError:
+            if fresh:  # unreadable data: leave no run folder behind
+                shutil.rmtree(run_dir.path, ignore_errors=True)
+            raise
         faces_by_dataset[dataset] = records
         detection[dataset] = {"frames": stats["frames"],
                               "detection_rate": stats["detection_rate"],
