@@ -50,6 +50,7 @@ def test_bad_input_is_one_clear_message(capsys, tmp_path, argv, message):
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+    assert os.listdir(tmp_path) == [], "nothing half-written"
 
 
 def test_non_empty_output_is_refused_and_left_alone(capsys, tmp_path):

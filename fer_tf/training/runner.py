@@ -89,6 +89,10 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, epochs=None,
     epochs = epochs or BASELINE_CNN["epochs"]
     batch_size = batch_size or BASELINE_CNN["batch_size"]
     learning_rate = learning_rate or BASELINE_CNN["learning_rate"]
+    # Data first: a bad dataset or folder must not leave a run folder behind.
+    fit.set_seed(seed)
+    records = load_records(dataset, data_dir, spec.num_classes, seed, synthetic)
+    train, val, test = split_records(records, dataset, fold, seed)
     run = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
     config = {
         "model": model_name, "paper": spec.paper, "dataset": dataset,
@@ -106,9 +110,6 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, epochs=None,
             raise ConfigError(f"Cannot resume {out}: {sorted(changed)} differ from the "
                               "interrupted run.")
     run.write_config(config)
-    fit.set_seed(seed)
-    records = load_records(dataset, data_dir, spec.num_classes, seed, synthetic)
-    train, val, test = split_records(records, dataset, fold, seed)
     pipe = dict(image_size=spec.input_shape[:2], channels=spec.input_shape[-1],
                 normalization=spec.normalization, batch_size=batch_size)
     train_ds = make_dataset(train, training=True, seed=seed,
