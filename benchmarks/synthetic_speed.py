@@ -11,7 +11,6 @@ Prints one `name=value` line per figure.
 """
 
 import argparse
-import os
 import time
 
 import cv2
@@ -26,18 +25,8 @@ def _time(fn):
     return out, time.perf_counter() - start
 
 
-def _cascade():
-    path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
-    if not hasattr(cv2, "CascadeClassifier"):
-        return None, f"OpenCV {cv2.__version__} has no CascadeClassifier (needs OpenCV < 5)"
-    cascade = cv2.CascadeClassifier(path)
-    if cascade.empty():
-        return None, f"cannot load {path}"
-    return cascade, ""
-
-
-def _one_face_rate(cascade, gray_images):
-    return float(np.mean([len(cascade.detectMultiScale(g)) == 1 for g in gray_images]))
+def _one_face_rate(detector, images):
+    return float(np.mean([len(detector.detect(g)) == 1 for g in images]))
 
 
 def _learnability(seed):
@@ -97,19 +86,18 @@ def main():
     print(f"video_frames={frames}")
     print(f"video_frames_per_second={frames / total:.1f}")
 
-    cascade, why = _cascade()
-    if cascade is None:
-        print(f"haar_detection=unavailable ({why})")
-    else:
-        rates = {}
-        for domain, vids in videos.items():
-            gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for v in vids for f in v.frames]
-            rates[domain] = _one_face_rate(cascade, gray)
-            print(f"haar_one_face_rate_frames_{domain}={rates[domain]:.4f}")
-        print(f"haar_one_face_rate_frames={np.mean(list(rates.values())):.4f}")
-        sample = crops.images[:: max(1, len(crops) // 400), ..., 0]
-        print(f"haar_one_face_rate_96px={_one_face_rate(cascade, sample):.4f} "
-              f"(n={len(sample)})")
+    # The pipeline's own Viola-Jones step (fer_tf.preprocess.faces).
+    from fer_tf.preprocess.faces import HaarFaceDetector
+
+    detector = HaarFaceDetector()
+    rates = {}
+    for domain, vids in videos.items():
+        rates[domain] = _one_face_rate(detector, [f for v in vids for f in v.frames])
+        print(f"haar_one_face_rate_frames_{domain}={rates[domain]:.4f}")
+    print(f"haar_one_face_rate_frames={np.mean(list(rates.values())):.4f}")
+    sample = crops.images[:: max(1, len(crops) // 400)]
+    print(f"haar_one_face_rate_96px={_one_face_rate(detector, sample):.4f} "
+          f"(n={len(sample)})")
     if args.learnability:
         print(f"logreg_heldout_subject_accuracy_48px={_learnability(args.seed):.4f} "
               f"(chance=0.125)")

@@ -28,16 +28,6 @@ def _cheeks(lm):
     return np.stack([left, right])
 
 
-def _haar():
-    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
-    assert hasattr(cv2, "CascadeClassifier"), (
-        f"OpenCV {cv2.__version__} has no CascadeClassifier (OpenCV 5 moved it out "
-        "of the main package); install opencv-python-headless<5.")
-    cascade = cv2.CascadeClassifier(path)
-    assert not cascade.empty(), f"Could not load the Haar cascade {path}."
-    return cascade
-
-
 def test_action_units_neutral_zero_and_linear():
     neutral = synthetic.action_units("neutral", 1.0)
     assert set(neutral) == set(synthetic.ACTION_UNITS)
@@ -207,17 +197,18 @@ def test_video_shapes_boxes_and_domains():
 
 
 def test_haar_cascade_finds_the_synthetic_faces():
-    cascade = _haar()
+    # The very Viola-Jones step the PathNet pipeline runs (PathNet Sec. III-A).
+    from fer_tf.preprocess.faces import HaarFaceDetector
+
+    detector = HaarFaceDetector()
     hits = []
     for domain in ("savee", "enterface"):
         for v in synthetic.make_video_dataset(num_subjects=2, videos_per_class=1,
                                               domain=domain, num_frames=4, seed=3):
-            for frame in v.frames:
-                gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-                hits.append(len(cascade.detectMultiScale(gray)) == 1)
+            hits.extend(len(detector.detect(frame)) == 1 for frame in v.frames)
     assert np.mean(hits) >= 0.8, f"video frames: {np.mean(hits):.2f} detected"
     crops = synthetic.make_synthetic(num_subjects=4, images_per_class=1, size=96, seed=3)
-    found = [len(cascade.detectMultiScale(img[..., 0])) == 1 for img in crops.images]
+    found = [len(detector.detect(img)) == 1 for img in crops.images]
     assert np.mean(found) >= 0.8, f"96x96 crops: {np.mean(found):.2f} detected"
 
 
