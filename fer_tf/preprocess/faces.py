@@ -60,7 +60,8 @@ class HaarFaceDetector:
             `cv2.data.haarcascades + "haarcascade_frontalface_default.xml"`.
         scale_factor: float. OpenCV's scaleFactor (1.1).
         min_neighbors: int. OpenCV's minNeighbors (3).
-        min_size: (w, h) smallest face in pixels of the input image.
+        min_size: (height, width) of the smallest face in pixels of the input
+            image.
         max_side: optional int; larger images are shrunk to this longest side
             for detection (boxes are mapped back), trading small faces for speed.
         equalize: bool. `cv2.equalizeHist` the gray image first, as OpenCV's
@@ -109,11 +110,12 @@ class HaarFaceDetector:
         scale = 1.0
         if self.max_side and max(height, width) > self.max_side:
             scale = self.max_side / max(height, width)
-            gray = image_ops.resize_image(gray, (max(1, round(width * scale)),
-                                                 max(1, round(height * scale))), "area")
+            gray = image_ops.resize_image(gray, (max(1, round(height * scale)),
+                                                 max(1, round(width * scale))), "area")
         if self.equalize:
             gray = cv2.equalizeHist(gray)
-        min_size = (int(self.min_size[0] * scale), int(self.min_size[1] * scale))
+        # OpenCV's minSize is (width, height).
+        min_size = (int(self.min_size[1] * scale), int(self.min_size[0] * scale))
         boxes = self.cascade.detectMultiScale(
             np.ascontiguousarray(gray), scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors, minSize=min_size)
@@ -184,6 +186,7 @@ class SsdFaceDetector:
         boxes = SsdFaceDetector("deploy.prototxt", "res10.caffemodel").detect(image)
     """
 
+    #: Network input (height, width).
     input_size = (300, 300)
 
     def __init__(self, prototxt=None, caffemodel=None, confidence=0.5, net=None):
@@ -205,7 +208,7 @@ class SsdFaceDetector:
         # Resized beforehand so the interpolation is the paper's bilinear one
         # whatever blobFromImage's default; RGB -> BGR by slicing.
         return cv2.dnn.blobFromImage(np.ascontiguousarray(resized[..., ::-1]), 1.0,
-                                     self.input_size, SSD_MEAN_BGR, swapRB=False,
+                                     self.input_size[::-1], SSD_MEAN_BGR, swapRB=False,
                                      crop=False)
 
     def detect_with_scores(self, image):
@@ -240,7 +243,7 @@ def _read_caffe_ssd(prototxt, caffemodel):
         net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
         # OpenCV builds layers lazily, so weights that do not fit the
         # definition only fail at the first forward pass: do one now.
-        net.setInput(np.zeros((1, 3, *SsdFaceDetector.input_size[::-1]), np.float32))
+        net.setInput(np.zeros((1, 3, *SsdFaceDetector.input_size), np.float32))
         net.forward()
     except cv2.error as e:
         # OpenCV's message names the check that failed; keep its last line.
@@ -342,7 +345,8 @@ def face_crop_pipeline(image, box, size, grayscale, interpolation="bilinear",
                        margin=0.0, landmarker=None, gray_channels=1):
     """Crop -> color conversion -> resize -> optional landmarks on the crop.
 
-    Returns (crop uint8 (size[1], size[0], C), landmarks (68, 2) or None).
+    `size` is (height, width). Returns (crop uint8 (height, width, C),
+    landmarks (68, 2) or None).
     """
     crop = crop_face(image, box, margin)
     if grayscale:
@@ -370,7 +374,7 @@ def faces_from_records(records, detector="ssd", size=(160, 160), grayscale=True,
         records: a `Records` of uint8 images.
         detector: "ssd" (paper), "auto" (SSD, else dlib HOG), "haar", "dlib",
             or a detector object.
-        size: (width, height) of the crops.
+        size: (height, width) of the crops, or an int.
         grayscale: bool. gray repeated to 3 channels (paper) or keep colour.
         clahe: bool. contrast enhancement before detection.
         margin: float. widen the box by this fraction of its size per side.
@@ -417,7 +421,7 @@ def faces_from_records(records, detector="ssd", size=(160, 160), grayscale=True,
     out = dataclasses.replace(
         records.subset(np.asarray(kept, np.int64)),
         images=(np.stack(images) if images else
-                np.zeros((0, size[1], size[0], 3), np.uint8)),
+                np.zeros((0, *size, 3), np.uint8)),
         landmarks=(None if landmarker is None else
                    np.stack(points) if points else np.zeros((0, 68, 2), np.float32)))
     if not return_stats:

@@ -3,8 +3,9 @@
 Each op takes and returns NumPy arrays, so it runs eagerly, inside a
 `tf.data` pipeline through `as_tf_op`, and in the one-off dataset
 preprocessing that `fer_tf.preprocess.cache` stores on disk.
-Images are uint8 (H, W), (H, W, 1) or (H, W, 3) RGB; landmarks are
-(..., 2) float (x, y) pixel coordinates.
+Images are uint8 (H, W), (H, W, 1) or (H, W, 3) RGB. Sizes are (height,
+width), as everywhere in fer_tf; landmarks are (..., 2) float (x, y) in the
+continuous pixel convention stated in `fer_tf.data.ibug68`.
 """
 
 import cv2
@@ -65,13 +66,13 @@ def clahe(image, clip_limit=2.0, tile_grid=(8, 8)):
 
 
 def as_size(size):
-    """(width, height) from an int (square) or a pair; both must be >= 1."""
+    """(height, width) from an int (square) or a pair; both must be >= 1."""
     if isinstance(size, (int, np.integer)):
         size = (int(size), int(size))
     try:
         size = (int(size[0]), int(size[1]))
     except (TypeError, IndexError, ValueError) as e:
-        raise ConfigError(f"Image size must be an int or (width, height), got "
+        raise ConfigError(f"Image size must be an int or (height, width), got "
                           f"{size!r}.") from e
     if min(size) < 1:
         raise ConfigError(f"Image size must be positive, got {size}.")
@@ -79,27 +80,28 @@ def as_size(size):
 
 
 def scale_landmarks(landmarks, from_size, to_size):
-    """Maps (x, y) points from an image of (w, h) `from_size` to `to_size`.
+    """Maps (x, y) points of an image of `from_size` = (height, width) to one
+    of `to_size`.
 
-    Pixel centres are aligned, as `cv2.resize` aligns them: x' = (x + 0.5) *
-    sx - 0.5.
+    In the continuous convention (`fer_tf.data.ibug68`) the image spans
+    [0, W] x [0, H], so a resize scales x by W'/W and y by H'/H with no
+    offset; this is also where `cv2.resize` puts each pixel centre.
     """
     landmarks = np.asarray(landmarks, np.float32)
-    sx = to_size[0] / from_size[0]
-    sy = to_size[1] / from_size[1]
-    scale = np.array([sx, sy], np.float32)
-    return ((landmarks + 0.5) * scale - 0.5).astype(np.float32)
+    scale = np.array([to_size[1] / from_size[1], to_size[0] / from_size[0]], np.float32)
+    return (landmarks * scale).astype(np.float32)
 
 
 def resize_image(image, size, interpolation="bilinear", landmarks=None):
-    """Resizes to `size` = (width, height); scales `landmarks` with the image.
+    """Resizes to `size` = (height, width); scales `landmarks` with the image.
 
     Args:
         image: uint8 (H, W[, C]) array.
-        size: (width, height) or an int for a square.
+        size: (height, width) or an int for a square.
         interpolation: one of INTERPOLATIONS ("bilinear" for the landmark
             paper, "lanczos" for the CAMnet thesis's 48 -> 224 upscaling).
-        landmarks: optional (..., 2) array of (x, y) pixels.
+        landmarks: optional (..., 2) array of (x, y) continuous pixel
+            coordinates.
 
     Returns:
         The resized image (same number of dimensions), or (image, landmarks)
@@ -110,14 +112,14 @@ def resize_image(image, size, interpolation="bilinear", landmarks=None):
         raise ConfigError(f"Unknown interpolation {interpolation!r}; choose one "
                           f"of {sorted(INTERPOLATIONS)}.")
     size = as_size(size)
-    height, width = image.shape[:2]
-    out = cv2.resize(np.ascontiguousarray(image), size,
+    # OpenCV takes dsize as (width, height).
+    out = cv2.resize(np.ascontiguousarray(image), (size[1], size[0]),
                      interpolation=INTERPOLATIONS[interpolation])
     if image.ndim == 3 and out.ndim == 2:
         out = out[..., None]
     if landmarks is None:
         return out
-    return out, scale_landmarks(landmarks, (width, height), size)
+    return out, scale_landmarks(landmarks, image.shape[:2], size)
 
 
 def as_tf_op(fn, dtype="uint8", output_rank="same", **kwargs):

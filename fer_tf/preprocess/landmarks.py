@@ -47,9 +47,14 @@ class DlibLandmarker:
     def __call__(self, image, box=None):
         """Returns (68, 2) float32 (x, y) landmarks of the face in `box`.
 
+        dlib puts pixel centres at integers (its points are pixel indices);
+        0.5 is added so that the points follow fer_tf's continuous convention
+        (`fer_tf.data.ibug68`).
+
         Args:
             image: uint8 (H, W), (H, W, 1) or (H, W, 3) RGB image.
-            box: (x, y, w, h) face box; None means the whole image.
+            box: (x, y, w, h) face box in pixels (column and row of its
+                top-left pixel, width, height); None means the whole image.
         """
         image = np.asarray(image)
         if image.ndim == 3 and image.shape[-1] == 1:
@@ -63,4 +68,4 @@ class DlibLandmarker:
         if shape.num_parts != 68:
             raise ConfigError(f"{self.path} predicts {shape.num_parts} points; "
                               "fer_tf expects the 68-point iBUG model.")
-        return np.array([(p.x, p.y) for p in shape.parts()], np.float32)
+        return np.array([(p.x, p.y) for p in shape.parts()], np.float32) + 0.5

@@ -143,7 +143,7 @@ def faces_from_videos(videos, class_names=None, size=(64, 64), detector="haar",
             `as_clip`): paths or frame arrays, e.g. synthetic `SyntheticVideo`s.
         class_names: tuple of class names the labels index (taken from the
             VideoIndex when omitted).
-        size: (width, height) of the crops, or an int.
+        size: (height, width) of the crops, or an int.
         detector: "haar" (paper), "ssd", "dlib", or a detector object.
         grayscale: bool. crops as (H, W, 1) gray, else (H, W, 3) RGB.
         margin: float. widen each box by this fraction of its size per side.
@@ -189,7 +189,7 @@ def faces_from_videos(videos, class_names=None, size=(64, 64), detector="haar",
     channels = 1 if grayscale else 3
     records = Records(
         images=(np.stack(images) if images else
-                np.zeros((0, size[1], size[0], channels), np.uint8)),
+                np.zeros((0, *size, channels), np.uint8)),
         labels=np.asarray(labels, np.int64), class_names=class_names,
         subjects=(None if all(s is None for s in subjects) else
                   np.asarray(["" if s is None else str(s) for s in subjects])),

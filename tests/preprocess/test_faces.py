@@ -44,6 +44,22 @@ def test_haar_max_side_maps_boxes_back(astronaut, haar):
     assert _iou(full, small) > 0.7
 
 
+def test_haar_max_side_on_a_wide_image(astronaut, haar):
+    wide = np.pad(astronaut, ((0, 0), (0, 96), (0, 0)), mode="edge")  # 224 x 320
+    (full,) = haar.detect(wide)
+    (small,) = faces.HaarFaceDetector(max_side=160).detect(wide)
+    assert _iou(full, small) > 0.7 and _iou(full, haar.detect(astronaut)[0]) > 0.8
+
+
+def test_face_crop_pipeline_size_is_height_width(astronaut):
+    crop, points = faces.face_crop_pipeline(astronaut, (20, 30, 100, 60), (24, 40),
+                                            grayscale=True)
+    assert crop.shape == (24, 40, 1) and points is None
+    crop, _ = faces.face_crop_pipeline(astronaut, (20, 30, 100, 60), (24, 40),
+                                       grayscale=False)
+    assert crop.shape == (24, 40, 3)
+
+
 def test_haar_options_change_what_is_found(astronaut, haar):
     assert faces.HaarFaceDetector(min_size=(100, 100)).detect(astronaut) == []
     # At a sixth of its contrast the face is lost unless the histogram is
@@ -97,6 +113,18 @@ def test_dlib_landmarks_are_in_face_order(astronaut, hog, landmarker):
     assert left_eye[0] < nose_tip[0] < right_eye[0]  # image-left eye, nose, image-right eye
     assert max(left_eye[1], right_eye[1]) < nose_tip[1] < mouth[1] < chin[1]
     assert chin[1] >= points[:, 1].max() - 1.0  # the chin is the lowest point
+
+
+def test_dlib_landmarks_follow_the_continuous_convention(astronaut, hog, landmarker):
+    import dlib
+
+    box = hog.detect(astronaut)[0]
+    x, y, w, h = box
+    raw = landmarker._predictor(np.ascontiguousarray(astronaut),
+                                dlib.rectangle(x, y, x + w - 1, y + h - 1))
+    indices = np.array([(p.x, p.y) for p in raw.parts()], np.float32)
+    # dlib's points are pixel indices (centres at integers): centre = index + 0.5.
+    np.testing.assert_allclose(landmarker(astronaut, box), indices + 0.5)
 
 
 def test_landmarker_missing_predictor(tmp_path, monkeypatch):

@@ -47,15 +47,31 @@ def test_gray_to_rgb_repeats_luminance():
                                   np.full((2, 2, 3), 9, np.uint8))
 
 
-def test_resize_scales_landmarks_with_the_image():
-    image = np.zeros((48, 48), np.uint8)
-    image[10, 30] = 255  # one bright pixel at (x=30, y=10)
-    out, points = image_ops.resize_image(image, (96, 144), "nearest",
-                                         landmarks=np.array([[30.0, 10.0]]))
-    assert out.shape == (144, 96)
-    ys, xs = np.nonzero(out)
-    assert xs.min() <= points[0, 0] <= xs.max() and ys.min() <= points[0, 1] <= ys.max()
-    np.testing.assert_allclose(points, [[60.5, 31.0]])
+def test_sizes_are_height_width():
+    assert image_ops.as_size(7) == (7, 7)
+    assert image_ops.as_size((3, 5)) == (3, 5)
+    image = np.zeros((10, 20, 3), np.uint8)
+    assert image_ops.resize_image(image, (3, 5)).shape == (3, 5, 3)
+    assert image_ops.resize_image(image[..., :1], (6, 4), "area").shape == (6, 4, 1)
+    with pytest.raises(ConfigError, match=r"\(height, width\)"):
+        image_ops.as_size("big")
+
+
+def test_resize_moves_landmarks_with_the_pixels_in_continuous_coordinates():
+    # A 4x4 bright block covering x in [20, 24), y in [8, 12): centre (22, 10)
+    # in the continuous convention of fer_tf.data.ibug68.
+    image = np.zeros((32, 48), np.uint8)
+    image[8:12, 20:24] = 255
+    corners = [[22.0, 10.0], [0.0, 0.0], [48.0, 32.0]]
+    out, points = image_ops.resize_image(image, (8, 12), "area", landmarks=corners)
+    assert out.shape == (8, 12)
+    (row,), (col,) = np.nonzero(out == 255)
+    assert (row, col) == (2, 5)
+    # The block's centre lands on the centre of the one bright pixel, and the
+    # image corners on the new corners: x scales by W'/W, y by H'/H.
+    np.testing.assert_allclose(points, [[col + 0.5, row + 0.5], [0, 0], [12, 8]])
+    np.testing.assert_allclose(
+        image_ops.scale_landmarks([[24.0, 16.0]], (32, 48), (64, 24)), [[12.0, 32.0]])
 
 
 @pytest.mark.parametrize("interpolation", sorted(image_ops.INTERPOLATIONS))

@@ -56,8 +56,9 @@ def test_faces_from_videos_files_and_arrays(tmp_path, astronaut):
     synthetic_like = types.SimpleNamespace(frames=frames[:4], label=1, subject="s02")
     records, stats = video.faces_from_videos(
         [(path, 0, "s01"), synthetic_like, {"source": frames[:2], "label": 1}],
-        class_names=("happy", "sad"), size=(48, 40), progress=False,
+        class_names=("happy", "sad"), size=(40, 48), progress=False,
         return_stats=True)
+    # size is (height, width)
     assert records.images.shape == (12, 40, 48, 1) and records.images.dtype == np.uint8
     assert list(records.labels) == [0] * 6 + [1] * 6
     assert list(records.subjects) == ["s01"] * 6 + ["s02"] * 4 + [""] * 2
