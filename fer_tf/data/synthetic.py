@@ -11,10 +11,9 @@ SAVEE/eNTERFACE-style (PathNet paper Sec. IV-A) protocols.
 Only numpy and OpenCV are used; importing this module never loads TensorFlow.
 
 Conventions: iBUG-300W 68-point markup (Sagonas et al., 300 Faces in-the-Wild,
-2013): jaw 0-16 from image left to image right, brows 17-21 (image left) and
-22-26, nose bridge 27-30 and base 31-35, eyes 36-41 (the subject's right eye,
-image left) and 42-47, outer lip 48-59 and inner lip 60-67. Coordinates are
-(x, y) pixels.
+2013), parts and mirror table from `fer_tf.data.ibug68`. Landmarks are (x, y)
+in the continuous pixel coordinates stated there (pixel (i, j) has its centre
+at (j + 0.5, i + 0.5)).
 """
 
 import dataclasses
@@ -25,7 +24,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from fer_tf.data import labels
+from fer_tf.data import ibug68, labels
 from fer_tf.data.records import Records
 from fer_tf.errors import ConfigError
 
@@ -112,7 +111,7 @@ def _au_bases():
         # mirror partners move with the opposite dx.
         for i in np.atleast_1d(indices):
             b[name][i] += (dx, dy)
-            if mirror and i in _MIRROR and _MIRROR[i] != i:
+            if mirror and _MIRROR[i] != i:
                 b[name][_MIRROR[i]] += (-dx, dy)
 
     move("brow_raise", [17, 18], 0, -0.075)
@@ -176,23 +175,10 @@ def _au_bases():
     return b
 
 
-def _mirror_table():
-    """Maps each landmark to its left/right partner (iBUG-300W layout)."""
-    pairs = [(i, 16 - i) for i in range(8)]
-    pairs += [(17 + i, 26 - i) for i in range(5)]
-    pairs += [(31, 35), (32, 34)]
-    pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]
-    pairs += [(48, 54), (49, 53), (50, 52), (59, 55), (58, 56)]
-    pairs += [(60, 64), (61, 63), (67, 65)]
-    table = {i: i for i in range(68)}
-    for a, b in pairs:
-        table[a], table[b] = b, a
-    return table
-
-
-_MIRROR = _mirror_table()
-#: Index permutation that maps landmarks to those of the horizontally flipped image.
-FLIP_PERMUTATION = np.array([_MIRROR[i] for i in range(68)])
+_MIRROR = ibug68.FLIP_PERMUTATION
+#: Index permutation that maps landmarks to those of the horizontally flipped
+#: image (`ibug68.FLIP_PERMUTATION`, kept here for existing imports).
+FLIP_PERMUTATION = ibug68.FLIP_PERMUTATION
 _BASES = _au_bases()
 _BASIS_STACK = np.stack([_BASES[n] for n in ACTION_UNITS])  # (K, 68, 2)
 
@@ -611,7 +597,8 @@ def _face_matrix(centre, box_width, roll_deg):
 
 
 def _draw_face(painter, idn, aus, pose, matrix, rng):
-    """Draws one face; returns the drawn 68 landmarks in pixels (float64)."""
+    """Draws one face; returns the drawn 68 landmarks (float64) in continuous
+    pixel coordinates."""
     geo = idn._geometry()
     k = np.array([aus[n] for n in ACTION_UNITS])
     lm = geo["lm"] + np.tensordot(k, _BASIS_STACK, axes=1)
@@ -690,7 +677,10 @@ def _draw_face(painter, idn, aus, pose, matrix, rng):
         p.fill(seg["teeth"], min(skin + 25, 230.0), "sclera")
     p.line(L[60:65], dark, thin)
     p.line(L[[64, 65, 66, 67, 60]], dark, thin)
-    return px[:68]
+    # OpenCV puts vertex (u, v) at the centre of pixel (row v, column u); in
+    # the package's continuous convention (`ibug68`) that centre is
+    # (u + 0.5, v + 0.5).
+    return px[:68] + 0.5
 
 
 def _grid(h, w):

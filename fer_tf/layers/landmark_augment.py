@@ -6,11 +6,10 @@ images are flipped, rotated, sheared and translated, "the landmark
 coordinates undergo the same transformations as their corresponding images",
 then landmarks are normalised to [0, 1] and images to [-1, 1].
 
-Coordinate convention (shared with dlib and OpenCV): a landmark (x, y) is in
-pixels, x along the width and y along the height, and the centre of pixel
-(row r, column c) sits at (x, y) = (c, r). A horizontal flip therefore maps x
-to W - 1 - x, and transforms are taken about the image centre
-((W - 1) / 2, (H - 1) / 2).
+Landmarks follow the package's continuous pixel convention
+(`fer_tf.data.ibug68`): the centre of pixel (row i, column j) is
+(j + 0.5, i + 0.5), a horizontal flip maps x to W - x, and transforms are
+taken about the image centre (W / 2, H / 2).
 """
 
 import math
@@ -18,27 +17,8 @@ import math
 import keras
 from keras import ops
 
+from fer_tf.data import ibug68
 from fer_tf.errors import ConfigError, DatasetError
-
-
-def _ibug68_flip_permutation():
-    # Mirror pairs of the iBUG-68 markup; points on the facial mid-line
-    # (nose bridge 27-30, nose tip 33, lip centres 51, 57, 62, 66, chin 8)
-    # map to themselves.
-    pairs = [(i, 16 - i) for i in range(8)]  # jaw 0-7 <-> 16-9
-    pairs += [(17 + i, 26 - i) for i in range(5)]  # eyebrows
-    pairs += [(31, 35), (32, 34)]  # nostrils
-    pairs += [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]
-    pairs += [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)]  # outer lip
-    pairs += [(60, 64), (61, 63), (65, 67)]  # inner lip
-    permutation = list(range(68))
-    for left, right in pairs:
-        permutation[left], permutation[right] = right, left
-    return tuple(permutation)
-
-
-IBUG68_FLIP_PERMUTATION = _ibug68_flip_permutation()
-"""Index ``j`` of a flipped face holds the mirrored point ``perm[j]``."""
 
 _INTERPOLATIONS = ("bilinear", "nearest")
 _FILL_MODES = ("constant", "nearest", "wrap", "reflect")
@@ -51,7 +31,7 @@ class LandmarkAwareAugmentation(keras.layers.Layer):
     One affine matrix per sample moves the image (through
     `keras.ops.image.affine_transform`) and its landmark points, so a point
     drawn at a landmark stays under the transformed landmark. A horizontal
-    flip also swaps left/right iBUG-68 indices (`IBUG68_FLIP_PERMUTATION`),
+    flip also swaps left/right iBUG-68 indices (`ibug68.FLIP_PERMUTATION`),
     so index 36 stays the outer corner of the eye on the image's left.
     Outside training the layer only normalises. Defaults are the authors'
     notebook augmentation (rotation 15, shift 0.05, shear 0.05, flip; fill
@@ -82,7 +62,8 @@ class LandmarkAwareAugmentation(keras.layers.Layer):
 
     Inputs and outputs are dicts: "images" (B, H, W, C) (or (H, W, C)) in
     [0, 255], any real or integer dtype, and "landmarks" (B, K, 2) (or
-    (K, 2)) float (x, y) pixels; K must be 68 when `horizontal_flip` is on.
+    (K, 2)) float (x, y) in continuous pixel coordinates (`ibug68`); K must
+    be 68 when `horizontal_flip` is on.
     Other keys pass through unchanged. Outputs are in the compute dtype;
     landmarks pushed off the frame by a transform are not clipped, so
     normalised landmarks can leave [0, 1] slightly near the border.
@@ -185,7 +166,11 @@ class LandmarkAwareAugmentation(keras.layers.Layer):
 
         # Forward map (input point -> output point), about the centre c:
         #   q = R(angle) @ Shear(k) @ scale @ Flip @ (p - c) + c + t
-        # written out for the 2x2 part A = [[a, b], [d, e]].
+        # written out for the 2x2 part A = [[a, b], [d, e]]. It is applied in
+        # the pixel-index space of `affine_transform` (pixel centres at
+        # integers, c = ((W - 1) / 2, (H - 1) / 2)); continuous landmarks are
+        # index + 0.5, so they move there and back. The flip then sends
+        # column j to W - 1 - j, i.e. continuous x to W - x.
         cos, sin = ops.cos(angle), ops.sin(angle)
         a = cos * scale * sign
         b = scale * (cos * shear - sin)
@@ -194,13 +179,16 @@ class LandmarkAwareAugmentation(keras.layers.Layer):
         centre_x = (width - 1.0) / 2.0
         centre_y = (height - 1.0) / 2.0
 
-        dx = ops.cast(landmarks[..., 0], "float32") - centre_x
-        dy = ops.cast(landmarks[..., 1], "float32") - centre_y
-        new_x = a[:, None] * dx + b[:, None] * dy + (centre_x + shift_x)[:, None]
-        new_y = d[:, None] * dx + e[:, None] * dy + (centre_y + shift_y)[:, None]
+        to_x = centre_x + shift_x
+        to_y = centre_y + shift_y
+
+        dx = ops.cast(landmarks[..., 0], "float32") - 0.5 - centre_x
+        dy = ops.cast(landmarks[..., 1], "float32") - 0.5 - centre_y
+        new_x = a[:, None] * dx + b[:, None] * dy + (to_x + 0.5)[:, None]
+        new_y = d[:, None] * dx + e[:, None] * dy + (to_y + 0.5)[:, None]
         moved = ops.stack([new_x, new_y], axis=-1)
         if self.horizontal_flip:
-            mirrored = ops.take(moved, list(IBUG68_FLIP_PERMUTATION), axis=1)
+            mirrored = ops.take(moved, ibug68.FLIP_PERMUTATION, axis=1)
             moved = ops.where(flip[:, None, None], mirrored, moved)
 
         # affine_transform maps each OUTPUT pixel to the INPUT point it
@@ -209,8 +197,6 @@ class LandmarkAwareAugmentation(keras.layers.Layer):
         det = scale * scale * sign
         ia, ib = e / det, -b / det
         id_, ie = -d / det, a / det
-        to_x = centre_x + shift_x
-        to_y = centre_y + shift_y
         off_x = centre_x - ia * to_x - ib * to_y
         off_y = centre_y - id_ * to_x - ie * to_y
         zeros = ops.zeros_like(ia)

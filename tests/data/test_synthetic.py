@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_tf.data import labels
+from fer_tf.data import ibug68, labels
 from fer_tf.data import synthetic
 from fer_tf.errors import ConfigError
 
@@ -16,7 +16,8 @@ def _identities(n, domain="default", seed=0):
 
 
 def _pixels(img, points):
-    p = np.round(points).astype(int)
+    # Continuous coordinates: the pixel holding (x, y) is (floor(y), floor(x)).
+    p = np.floor(points).astype(int)
     return img[p[:, 1], p[:, 0]].astype(np.float64)
 
 
@@ -68,12 +69,50 @@ def test_landmark_order_follows_ibug_300w():
             assert np.all((lm >= 0) & (lm < 96))
 
 
-def test_flip_permutation_mirrors_a_symmetric_face():
+def _pixel_mirror_axis(img):
+    """The continuous x about which the image is most mirror-symmetric.
+
+    Searched on the half-pixel grid: mirroring about x = a maps the centre
+    j + 0.5 of column j to that of column 2a - 1 - j.
+    """
+    img = img.astype(np.float64)
+    width = img.shape[1]
+    columns = np.arange(width)
+    mismatch = {}
+    for twice in range(width // 2, 3 * width // 2):
+        partner = twice - 1 - columns
+        ok = (partner >= 0) & (partner < width)
+        mismatch[twice / 2] = np.abs(img[:, columns[ok]] - img[:, partner[ok]]).mean()
+    best = min(mismatch, key=mismatch.get)
+    assert mismatch[best] < 0.2 * min(mismatch[best - 0.5], mismatch[best + 0.5])
+    return best
+
+
+@pytest.mark.parametrize("name", ["neutral", "surprise"])
+def test_landmarks_and_pixels_share_the_continuous_convention(name):
+    # A symmetric face: its pixels and its landmarks must mirror about the
+    # same line, in x and (rolled by 90 degrees) in y. An index convention
+    # (pixel centre at j) would put the landmarks' axis half a pixel off.
     identity = synthetic.Identity(id="S001")
-    _, lm = synthetic.render_face(identity, synthetic.action_units("surprise", 1.0),
-                                  size=96, augment=False)
-    mirrored = lm[synthetic.FLIP_PERMUTATION] * (-1.0, 1.0) + (96.0, 0.0)
-    np.testing.assert_allclose(mirrored, lm, atol=1e-3)
+    aus = synthetic.action_units(name, 1.0)
+    base = dict(roll=0.0, yaw=0.0, pitch=0.0, scale=1.0, tx=0.0, ty=0.0)
+    img, lm = synthetic.render_face(identity, aus, size=96, augment=False, pose=base,
+                                    background=40.0)
+    axis = _pixel_mirror_axis(img)
+    pairs = lm + lm[ibug68.FLIP_PERMUTATION]
+    np.testing.assert_allclose(pairs[:, 0] / 2, axis, atol=1e-3)
+    np.testing.assert_allclose(ibug68.flip_landmarks(lm, 2 * axis), lm, atol=1e-3)
+    # Landmarks of the flipped array (x -> W - x) mirror about the flipped axis.
+    flipped = ibug68.flip_landmarks(lm, 96)
+    assert _pixel_mirror_axis(img[:, ::-1]) == 96 - axis
+    np.testing.assert_allclose((flipped + flipped[ibug68.FLIP_PERMUTATION])[:, 0] / 2,
+                               96 - axis, atol=1e-3)
+
+    rolled, lm = synthetic.render_face(identity, aus, size=96, augment=False,
+                                       pose=dict(base, roll=90.0, ty=-0.05),
+                                       background=40.0)
+    pairs = lm + lm[ibug68.FLIP_PERMUTATION]
+    np.testing.assert_allclose(pairs[:, 1] / 2, _pixel_mirror_axis(rolled.T), atol=1e-3)
 
 
 def test_drawn_features_are_darker_than_cheeks():
@@ -94,9 +133,10 @@ def test_landmarks_follow_the_drawing_under_rotation():
                                       background=40.0)
     img1, lm1 = synthetic.render_face(identity, aus, size=96, augment=False,
                                       pose=dict(base, roll=20.0), background=40.0)
-    centre = (48.0, 0.55 * 96)
+    centre = (48.0, 0.55 * 96)  # in OpenCV's pixel-index space
     rot = cv2.getRotationMatrix2D(centre, -20.0, 1.0)  # OpenCV: positive = counter-clockwise
-    expected = lm0 @ rot[:, :2].T + rot[:, 2]
+    # Continuous coordinates are OpenCV's index coordinates + 0.5.
+    expected = (lm0 - 0.5) @ rot[:, :2].T + rot[:, 2] + 0.5
     np.testing.assert_allclose(lm1, expected, atol=1e-3)
     warped = cv2.warpAffine(img0, rot, (96, 96), borderValue=40)
     inner = slice(20, 76)

@@ -6,13 +6,11 @@ import keras
 import numpy as np
 import pytest
 
+from fer_tf.data import ibug68
 from fer_tf.errors import ConfigError, DatasetError
-from fer_tf.layers.landmark_augment import (
-    IBUG68_FLIP_PERMUTATION,
-    LandmarkAwareAugmentation,
-)
+from fer_tf.layers.landmark_augment import LandmarkAwareAugmentation
 
-PERM = np.array(IBUG68_FLIP_PERMUTATION)
+PERM = ibug68.FLIP_PERMUTATION
 # Landmarks that get a dot: closed under the flip permutation (36<->45,
 # 48<->54) plus two mid-line points (chin 8, nose 30).
 DOTTED = (8, 30, 36, 45, 48, 54)
@@ -25,6 +23,8 @@ def dot_batch(seed, batch=4, height=56, width=64):
 
     Channel 0 is 255 on every dot, channel 1 holds a code naming the
     landmark the dot was drawn for, so a test can tell which point it sees.
+    Each dotted landmark sits at the centre (x + 0.5, y + 0.5) of its dot's
+    middle pixel (row y, column x).
     """
     rng = np.random.default_rng(seed)
     images = np.zeros((batch, height, width, 2), "float32")
@@ -41,7 +41,7 @@ def dot_batch(seed, batch=4, height=56, width=64):
                 if all(abs(x - px) > 5 or abs(y - py) > 5 for px, py in placed):
                     break
             placed.append((x, y))
-            points[b, k] = (x, y)
+            points[b, k] = (x + 0.5, y + 0.5)
             images[b, y - 1 : y + 2, x - 1 : x + 2, 0] = 255.0
             images[b, y - 1 : y + 2, x - 1 : x + 2, 1] = CODES[k]
     return images, points
@@ -55,26 +55,17 @@ def check_dots_follow_landmarks(layer, images, points):
     height, width = images.shape[1:3]
     flips = []
     for b in range(len(images)):
-        x, y = np.round(out_points[b, 36]).astype(int)
+        x, y = np.floor(out_points[b, 36]).astype(int)
         flipped = bool(np.isclose(out_images[b, y, x, 1], CODES[45]))
         flips.append(flipped)
         for j in DOTTED:
-            x, y = np.round(out_points[b, j]).astype(int)
+            x, y = np.floor(out_points[b, j]).astype(int)
             assert 0 <= x < width and 0 <= y < height
             source = PERM[j] if flipped else j
             np.testing.assert_allclose(out_images[b, y, x], [255.0, CODES[source]], atol=0.01)
-        moved = np.abs(out_points[b] - points[b][PERM if flipped else slice(None)])
-        assert moved.max() > 1.0  # a real transform, not just the flip
+        flip_only = ibug68.flip_landmarks(points[b], width) if flipped else points[b]
+        assert np.abs(out_points[b] - flip_only).max() > 0.5  # not just the flip
     return flips
-
-
-def test_flip_permutation_is_an_involution_that_swaps_eyes():
-    assert sorted(PERM) == list(range(68))
-    np.testing.assert_array_equal(PERM[PERM], np.arange(68))
-    # 36-41 is the eye on the image's left, 42-47 the one on its right.
-    np.testing.assert_array_equal(PERM[36:42], [45, 44, 43, 42, 47, 46])
-    assert PERM[0] == 16 and PERM[17] == 26 and PERM[48] == 54
-    assert all(PERM[k] == k for k in (8, 27, 28, 29, 30, 33, 51, 57, 62, 66))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -99,9 +90,9 @@ def test_flip_alone_mirrors_columns_and_permutes_indices():
         flipped = not np.array_equal(out_images[b], images[b])
         flips.append(flipped)
         if flipped:
-            # Pixel centres sit at integer x, so x maps to W - 1 - x exactly.
+            # Column j goes to W - 1 - j, continuous x to W - x (ibug68).
             np.testing.assert_allclose(out_images[b], images[b, :, ::-1], atol=1e-3)
-            expected = points[b, PERM] * [-1, 1] + [63, 0]
+            expected = ibug68.flip_landmarks(points[b], 64)
         else:
             expected = points[b]
         np.testing.assert_allclose(out_points[b], expected, atol=1e-4)
@@ -286,10 +277,11 @@ def test_dots_follow_landmarks_under_jax_backend():
 
 
 def _affine_fit(source, target):
-    """Largest residual and determinant of the least-squares affine map."""
+    """Largest residual and 2x2 part (x' = A @ x + t) of the least-squares
+    affine map from `source` to `target` points."""
     design = np.c_[source, np.ones(len(source))]
     matrix = np.linalg.lstsq(design, target, rcond=None)[0]
-    return np.abs(design @ matrix - target).max(), np.linalg.det(matrix[:2])
+    return np.abs(design @ matrix - target).max(), matrix[:2].T
 
 
 def test_eyes_of_synthetic_faces_stay_under_transformed_eye_landmarks():
@@ -307,8 +299,10 @@ def test_eyes_of_synthetic_faces_stay_under_transformed_eye_landmarks():
         for image, pts, before in zip(images, points, faces.landmarks):
             # The points are an exact affine image of the input points: of the
             # original order with det > 0, or of the mirrored order with det < 0.
-            plain, plain_det = _affine_fit(before, pts)
-            mirrored, mirrored_det = _affine_fit(before[PERM], pts)
+            plain, plain_matrix = _affine_fit(before, pts)
+            mirrored, mirrored_matrix = _affine_fit(before[PERM], pts)
+            plain_det = np.linalg.det(plain_matrix)
+            mirrored_det = np.linalg.det(mirrored_matrix)
             assert min(plain, mirrored) < 0.01 < max(plain, mirrored)
             flips.append(mirrored < plain)
             assert (mirrored_det if flips[-1] else -plain_det) < 0
@@ -319,6 +313,92 @@ def test_eyes_of_synthetic_faces_stay_under_transformed_eye_landmarks():
             x1, y1 = np.ceil(pts.max(0)).astype(int)
             face_mean = image[y0 : y1 + 1, x0 : x1 + 1].mean()
             for eye in (slice(36, 42), slice(42, 48)):
-                x, y = np.round(pts[eye].mean(0)).astype(int)
+                x, y = np.floor(pts[eye].mean(0)).astype(int)
                 assert image[y - 1 : y + 2, x - 1 : x + 2].mean() < 0.85 * face_mean
     assert any(flips) and not all(flips)
+
+
+def blob_batch(seed, batch=6, height=40, width=48, sigma=1.3):
+    """One Gaussian blob per DOTTED landmark, each in its own channel, with
+    the landmark at the centre (j + 0.5, i + 0.5) of the blob's peak pixel."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:height, 0:width]
+    images = np.zeros((batch, height, width, len(DOTTED)), "float32")
+    points = rng.uniform(12, 28, (batch, 68, 2)).astype("float32")
+    for b in range(batch):
+        for c, k in enumerate(DOTTED):
+            i, j = int(rng.integers(12, height - 12)), int(rng.integers(12, width - 12))
+            images[b, ..., c] = 255.0 * np.exp(
+                -((rows - i) ** 2 + (cols - j) ** 2) / (2 * sigma**2)
+            )
+            points[b, k] = (j + 0.5, i + 0.5)
+    return images, points
+
+
+def centroids(images):
+    """Intensity-weighted centre, in continuous (x, y), of each channel."""
+    height, width = images.shape[1:3]
+    ys, xs = np.mgrid[0:height, 0:width] + 0.5
+    mass = images.sum(axis=(1, 2))
+    x = np.einsum("bhwc,hw->bc", images, xs) / mass
+    y = np.einsum("bhwc,hw->bc", images, ys) / mass
+    return np.stack([x, y], axis=-1)  # (B, C, 2)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(rotation=0.0, translation=0.0, shear=0.0),
+        dict(rotation=30.0, translation=0.0, shear=0.0, horizontal_flip=False),
+        dict(rotation=0.0, translation=0.15, shear=0.0, horizontal_flip=False),
+        dict(rotation=20.0, translation=0.1, shear=0.15, zoom=0.1),
+    ],
+    ids=["flip", "rotation", "shift", "all"],
+)
+def test_landmarks_land_on_the_moved_dot_centroid(kwargs):
+    # The continuous convention of fer_tf.data.ibug68 checked on pixels: a
+    # W - 1 - x flip, or a transform about (W - 1) / 2 applied to continuous
+    # points, misses the moved blob by half a pixel or more.
+    images, points = blob_batch(3, batch=8)
+    layer = LandmarkAwareAugmentation(fill_mode="constant", seed=12, **kwargs, **PIXELS)
+    out = layer({"images": images, "landmarks": points}, training=True)
+    moved = centroids(keras.ops.convert_to_numpy(out["images"]))
+    out_points = keras.ops.convert_to_numpy(out["landmarks"])
+    flips = []
+    for b in range(len(images)):
+        # Channel c holds the blob of landmark DOTTED[c]; after a flip that
+        # point is listed at its mirror index PERM[DOTTED[c]].
+        plain = np.abs(out_points[b, list(DOTTED)] - moved[b]).max()
+        mirrored = np.abs(out_points[b, PERM[list(DOTTED)]] - moved[b]).max()
+        flips.append(mirrored < plain)
+        assert min(plain, mirrored) < 0.08, (b, plain, mirrored)
+    if kwargs.get("horizontal_flip", True):
+        assert any(flips) and not all(flips)
+    else:
+        assert not any(flips)
+
+
+def test_flip_and_rotation_are_drawn_independently():
+    # Issue 7 item 3: one seed shared by a flip and a rotation layer makes
+    # every flipped image rotate one way. Inside this layer each transform
+    # gets its own draw, so over 200 samples the four (flip, sign of the
+    # angle) cells are all about 50.
+    rng = np.random.default_rng(0)
+    points = rng.uniform(2, 14, (200, 68, 2)).astype("float32")
+    images = np.zeros((200, 16, 16, 1), "float32")
+    layer = LandmarkAwareAugmentation(
+        rotation=15.0, translation=0.0, shear=0.0, seed=21, **PIXELS
+    )
+    out = keras.ops.convert_to_numpy(
+        layer({"images": images, "landmarks": points}, training=True)["landmarks"]
+    )
+    counts = np.zeros((2, 2), int)
+    for before, after in zip(points, out):
+        plain, plain_matrix = _affine_fit(before, after)
+        mirrored, mirrored_matrix = _affine_fit(before[PERM], after)
+        flip = mirrored < plain
+        matrix = mirrored_matrix if flip else plain_matrix
+        assert min(plain, mirrored) < 1e-3
+        # A = R(angle) @ diag(+-1, 1): A[0, 1] = -sin(angle) either way.
+        counts[int(flip), int(matrix[0, 1] < 0)] += 1
+    assert counts.sum() == 200 and counts.min() >= 30, counts
