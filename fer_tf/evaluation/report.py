@@ -28,6 +28,27 @@ def atomic_savefig(fig, path, dpi=120):
     atomic_write_bytes(path, buf.getvalue())
 
 
+#: Key that marks a config.json as written by fer_tf (and the folder as ours).
+RUN_MARKER = "fer_tf_run"
+
+
+def _only_empty_folders(path):
+    return all(not files for _, _, files in os.walk(path))
+
+
+def is_run_folder(path):
+    """True for a folder fer_tf may delete: one whose config.json fer_tf wrote,
+    or one holding nothing but the empty sub-folders a run starts with."""
+    config = os.path.join(path, CONFIG)
+    if os.path.isfile(config):
+        try:
+            with open(config) as f:
+                return RUN_MARKER in json.load(f)
+        except (OSError, ValueError):
+            return False
+    return _only_empty_folders(path)
+
+
 class RunFolder:
     """The folder of one training run.
 
@@ -35,12 +56,16 @@ class RunFolder:
         path: str. The folder.
         create: bool. Create it; refuses an existing non-empty folder unless
             `overwrite` (wipes it) or `resume` (keeps it, to continue a run).
-        overwrite: bool.
-        resume: bool.
+        overwrite: bool. Only a fer_tf run folder (`is_run_folder`) is ever
+            deleted; anything else is refused.
+        resume: bool. Only a fer_tf run folder is resumed.
+        subrun: bool. A stage, member or fold folder inside a run (it has no
+            config.json of its own and is always opened to continue).
     """
 
-    def __init__(self, path, create=False, overwrite=False, resume=False):
+    def __init__(self, path, create=False, overwrite=False, resume=False, subrun=False):
         self.path = os.path.abspath(path)
+        self.subrun = subrun
         if create:
             self._create(overwrite, resume)
         elif not os.path.isfile(os.path.join(self.path, CONFIG)):
@@ -52,7 +77,16 @@ class RunFolder:
             raise ConfigError(f"Output {self.path} exists and is not a folder.")
         if os.path.isdir(self.path) and os.listdir(self.path):
             if overwrite:
+                if not is_run_folder(self.path):
+                    raise ConfigError(
+                        f"Refusing to --overwrite {self.path}: it is not a fer_tf run folder "
+                        f"(no {CONFIG} written by fer_tf), and fer_tf deletes only what it "
+                        "wrote; choose another --out or remove it yourself.")
                 shutil.rmtree(self.path)
+            elif resume and not self.subrun and not is_run_folder(self.path):
+                raise ConfigError(
+                    f"Cannot --resume {self.path}: it is not a fer_tf run folder (no {CONFIG} "
+                    "written by fer_tf).")
             elif not resume:
                 raise ConfigError(
                     f"Output folder {self.path} exists and is not empty; pass "
@@ -80,11 +114,17 @@ class RunFolder:
         return self.file("checkpoints", "backup")
 
     def write_config(self, config):
-        atomic_write_json(self.file(CONFIG), config)
+        from fer_tf import __version__
+
+        atomic_write_json(self.file(CONFIG), dict(config, **{RUN_MARKER: __version__}))
 
     def read_config(self):
-        with open(self.file(CONFIG)) as f:
-            return json.load(f)
+        try:
+            with open(self.file(CONFIG)) as f:
+                return json.load(f)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{self.file(CONFIG)}: not a readable fer_tf run config "
+                              f"({e}).") from None
 
     def write_metrics(self, metrics):
         atomic_write_json(self.file(METRICS), metrics)

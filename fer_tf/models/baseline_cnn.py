@@ -18,14 +18,16 @@ never produces float16 probabilities.
 
 import keras
 
+from fer_tf.models.camnet.presets import BASELINE_CNN_RECIPE
 from fer_tf.models.registry import register_model
 
-#: Sec. 4.1 hyper-parameters.
+#: Sec. 4.1 architecture (its training is `BASELINE_CNN_RECIPE`).
 BASELINE_CNN = {"filters": (64, 128, 256), "kernels": (5, 5, 3), "dropout": 0.2,
-                "bn_momentum": 0.9, "learning_rate": 3e-4, "batch_size": 32, "epochs": 12}
+                "bn_momentum": 0.9}
 
 
 @register_model("baseline_cnn", paper="camnet", input_shape=(48, 48, 1), num_classes=7,
+                recipe=BASELINE_CNN_RECIPE,
                 description="CAMnet thesis Sec. 4.1 baseline: 3 conv pairs + BN, dense softmax")
 def baseline_cnn(input_shape=(48, 48, 1), num_classes=7, dropout=BASELINE_CNN["dropout"],
                  bn_momentum=BASELINE_CNN["bn_momentum"]):

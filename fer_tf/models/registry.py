@@ -28,6 +28,7 @@ class ModelSpec:
         normalization: pixel scaling the model expects ("unit", "symmetric", "none").
         description: one line.
         trainable_by_cli: whether `fer-tf train` can fit it with the standard loop.
+        recipe: its paper's training `Recipe` (None: `Recipe()` defaults).
     """
 
     name: str
@@ -38,15 +39,23 @@ class ModelSpec:
     normalization: str = "unit"
     description: str = ""
     trainable_by_cli: bool = True
+    recipe: object = None
+
+    def default_recipe(self):
+        """The model's recipe, with its normalisation."""
+        from fer_tf.training.recipes import Recipe
+
+        recipe = self.recipe or Recipe(name=f"{self.name}_default", paper=self.paper)
+        return recipe.replace(normalization=self.normalization)
 
 
 def register_model(name, paper, input_shape, num_classes, normalization="unit",
-                   description="", trainable_by_cli=True):
-    """Decorator registering a builder under `name`."""
+                   description="", trainable_by_cli=True, recipe=None):
+    """Decorator registering a builder under `name` with its paper's recipe."""
 
     def wrap(builder):
         _REGISTRY[name] = ModelSpec(name, paper, builder, tuple(input_shape), num_classes,
-                                    normalization, description, trainable_by_cli)
+                                    normalization, description, trainable_by_cli, recipe)
         return builder
 
     return wrap

@@ -1,31 +1,57 @@
-"""Compile-and-fit core shared by every paper's experiments.
+"""The one training loop of the package: every model of every paper trains here.
+
+`train(build_model, train_data, val_data, run, recipe)` compiles and fits a
+model by its `Recipe`:
+- single- or multi-output models (losses, metrics and loss weights per output);
+- staged schedules (landmark paper Sec. III-D2): each `Stage` names the
+  layers that train, its loss, optimizer and epochs; stage k lives in
+  `stages/<k>-<name>/` of the run folder and a finished stage is skipped on
+  resume;
+- members and folds as sub-runs (`members/<k>/`, `folds/<k>/`) through
+  `run_subruns`, which the runner aggregates.
 
 Distribution: the default strategy on one device, `MirroredStrategy` over
-several visible devices, `MultiWorkerMirroredStrategy` when `TF_CONFIG` names
-a cluster. Mixed precision: `mixed_float16` compute with the classifier's
-softmax kept in float32 (each model builds its last layer with
-dtype="float32") and the optimizer wrapped in dynamic loss scaling.
-A run resumes where it stopped through `BackupAndRestore`.
+several local devices, `MultiWorkerMirroredStrategy` (configured through
+`TF_CONFIG`) over several processes or machines; only the chief writes the
+run folder. Mixed precision: `mixed_float16` compute with each model's last
+layer in float32 and dynamic loss scaling. Crash safety: the best checkpoint
+is written to a temporary file and renamed, with its monitored value beside
+it in `best.json` (the value resume trusts); `BackupAndRestore` resumes an
+interrupted stage at its next epoch.
 """
 
 import contextlib
+import hashlib
 import json
+import math
 import os
 import random
+import shutil
+import sys
+import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from fer_tf.errors import ConfigError
+from fer_tf.io import atomic_write_json
+from fer_tf.training import recipes as recipes_lib
 
 MIXED_POLICY = "mixed_float16"
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+BEST_JSON = "best.json"
+STAGE_DONE = "stage.json"
 
 
 def set_seed(seed):
-    """Seeds Python, NumPy, TensorFlow and Keras."""
+    """Seeds Python, NumPy and the backend (TensorFlow or JAX)."""
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
+
+
+def _tf_config():
+    return json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
 
 
 def get_strategy(kind="auto"):
@@ -33,14 +59,17 @@ def get_strategy(kind="auto"):
 
     Args:
         kind: "auto" (multi-worker if TF_CONFIG has a cluster, mirrored over
-            all visible GPUs - or all logical CPUs if more than one was
-            configured - else the default strategy), "default", "mirrored"
-            or "multi_worker".
+            several visible GPUs - or logical CPUs if several were configured -
+            else the default strategy), "default", "mirrored" or "multiworker"
+            (`MultiWorkerMirroredStrategy` from TF_CONFIG; create it before any
+            other TensorFlow op runs).
     """
+    import tensorflow as tf
+
+    kind = {"multi_worker": "multiworker"}.get(kind, kind)
     if kind == "auto":
-        tf_config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-        if tf_config.get("cluster"):
-            kind = "multi_worker"
+        if _tf_config().get("cluster"):
+            kind = "multiworker"
         elif len(tf.config.list_logical_devices("GPU")) > 1:
             kind = "mirrored"
         elif len(tf.config.list_logical_devices("CPU")) > 1:
@@ -54,15 +83,32 @@ def get_strategy(kind="auto"):
         if len(devices) < 2:
             devices = [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
-    if kind == "multi_worker":
+    if kind == "multiworker":
+        if not _tf_config().get("cluster"):
+            raise ConfigError("--strategy multiworker needs TF_CONFIG with a cluster "
+                              '(e.g. {"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
+                              '"task": {"type": "worker", "index": 0}}).')
         return tf.distribute.MultiWorkerMirroredStrategy()
-    raise ValueError(f"Unknown strategy {kind!r}; expected auto, default, mirrored "
-                     "or multi_worker.")
+    raise ConfigError(f"Unknown strategy {kind!r}; expected one of {', '.join(STRATEGIES)}.")
+
+
+def is_chief():
+    """True unless TF_CONFIG names this process a non-chief worker."""
+    config = _tf_config()
+    task = config.get("task") or {}
+    if not config.get("cluster") or not task:
+        return True
+    if task.get("type") == "chief":
+        return True
+    return task.get("type") == "worker" and int(task.get("index", 0)) == 0 \
+        and "chief" not in config["cluster"]
 
 
 def split_cpu(num_devices):
     """Splits the physical CPU into `num_devices` logical devices (before any op
     runs) so MirroredStrategy can be exercised without GPUs."""
+    import tensorflow as tf
+
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
@@ -86,35 +132,127 @@ def wrap_optimizer(optimizer, mixed_precision):
     return optimizer
 
 
+def progress_verbosity(verbose="auto"):
+    """Keras' progress bar on a terminal; one line per epoch in files and pipes
+    (a redrawn bar written to a log is thousands of carriage returns)."""
+    if verbose != "auto":
+        return verbose
+    return 1 if sys.stdout.isatty() else 2
+
+
+def atomic_save_model(model, path):
+    """Saves a `.keras` (or `.weights.h5`) file through a temporary file and a
+    rename, so a kill during the save never destroys the previous file."""
+    folder, name = os.path.split(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix="-" + name)
+    os.close(fd)
+    try:
+        if name.endswith(".weights.h5"):
+            model.save_weights(tmp, overwrite=True)
+        else:
+            model.save(tmp, overwrite=True)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _better(value, best, mode):
+    if best is None:
+        return True
+    return value > best if mode == "max" else value < best
+
+
+class AtomicBestCheckpoint(keras.callbacks.Callback):
+    """Keeps the best model so far by `monitor` (in `mode`), crash-safely.
+
+    The model goes to a temporary file renamed over `best.keras`; then
+    `best.json` records the value, the epoch and the checkpoint's SHA-256.
+    Resume trusts `best.json` only when the hash matches the file, so a kill
+    between the two renames can neither destroy the previous best nor leave a
+    stale value that would let a worse model overwrite a better one.
+    """
+
+    def __init__(self, path, monitor, mode, history_rows=()):
+        super().__init__()
+        self.path, self.monitor, self.mode = path, monitor, mode
+        self.json_path = os.path.join(os.path.dirname(path), BEST_JSON)
+        self.best = read_best(path, monitor, mode, history_rows)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise ConfigError(f"The monitored metric {self.monitor!r} is not among this "
+                              f"model's metrics {sorted(logs or {})}; set the recipe's "
+                              "monitor to one of them.")
+        value = float(value)
+        if math.isnan(value) or not _better(value, self.best, self.mode):
+            return
+        atomic_save_model(self.model, self.path)
+        atomic_write_json(self.json_path, {"monitor": self.monitor, "mode": self.mode,
+                                           "value": value, "epoch": epoch + 1,
+                                           "sha256": _sha256(self.path)})
+        self.best = value
+
+
+def read_best(path, monitor, mode, history_rows=()):
+    """The monitored value of the checkpoint at `path`, or None without one.
+
+    `best.json` is trusted when its hash matches the file; otherwise (a kill
+    between the two renames) the checkpoint is newer than the record, and the
+    best value in the history rows is the safe lower bound.
+    """
+    if not os.path.exists(path):
+        return None
+    json_path = os.path.join(os.path.dirname(path), BEST_JSON)
+    try:
+        with open(json_path) as f:
+            record = json.load(f)
+        if record.get("monitor") == monitor and record.get("sha256") == _sha256(path):
+            return float(record["value"])
+    except (OSError, ValueError, KeyError):
+        pass
+    values = [row[monitor] for row in history_rows if monitor in row]
+    if not values:
+        return None
+    return max(values) if mode == "max" else min(values)
+
+
 class _LiveHistory(keras.callbacks.Callback):
     """Appends each epoch's logs to the run folder (atomically rewritten CSV),
     so a resumed run keeps the epochs it did before the interruption."""
 
-    def __init__(self, run):
+    def __init__(self, run, offset=0):
         super().__init__()
-        self.run = run
+        self.run, self.offset = run, offset
 
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1}
+        row = {"epoch": epoch + 1 + self.offset}
         row.update({k: float(v) for k, v in (logs or {}).items()})
         self.run.append_history(row)
 
 
 def build_callbacks(run, monitor="val_accuracy", mode="max", patience=None,
                     backup=True, extra=()):
-    """History, best-checkpoint, BackupAndRestore, early stopping, TerminateOnNaN.
+    """NaN guard, history, atomic best checkpoint, BackupAndRestore, early stopping.
 
     History and the best checkpoint come before the backup in the list, so an
     epoch is recorded before the backup says it is done; a crash in between
     makes the resumed run redo that epoch and overwrite its history row.
     """
-    checkpoint = keras.callbacks.ModelCheckpoint(
-        run.best_checkpoint, monitor=monitor, mode=mode, save_best_only=True)
-    previous = [row[monitor] for row in run.read_history_rows() if monitor in row]
-    if previous:
-        # A resumed run must not overwrite a better checkpoint from before the crash.
-        checkpoint.best = max(previous) if mode == "max" else min(previous)
-    callbacks = [keras.callbacks.TerminateOnNaN(), _LiveHistory(run), checkpoint]
+    callbacks = [keras.callbacks.TerminateOnNaN(), _LiveHistory(run),
+                 AtomicBestCheckpoint(run.best_checkpoint, monitor, mode,
+                                      run.read_history_rows())]
     if backup:
         callbacks.append(keras.callbacks.BackupAndRestore(run.backup_dir,
                                                           delete_checkpoint=True))
@@ -125,37 +263,200 @@ def build_callbacks(run, monitor="val_accuracy", mode="max", patience=None,
     return callbacks
 
 
-def train(build_model, make_optimizer, train_ds, val_ds, run, epochs,
-          loss="sparse_categorical_crossentropy", metrics=("accuracy",),
-          strategy=None, mixed_precision=False, monitor="val_accuracy",
-          patience=None, steps_per_epoch=None, callbacks=(), verbose="auto"):
-    """Builds, compiles and fits a model into `run` (a `RunFolder`).
+def set_trainable(model, trainable):
+    """Freezes every top-level layer whose name does not match `trainable`
+    (names or name prefixes; "*" matches all). Returns the trainable names."""
+    trainable = tuple(trainable)
+    names = []
+    for layer in model.layers:
+        on = "*" in trainable or any(layer.name == p or layer.name.startswith(p)
+                                     for p in trainable)
+        if not layer.weights:
+            continue
+        layer.trainable = on
+        if on:
+            names.append(layer.name)
+    if not names:
+        raise ConfigError(f"No layer of model {model.name!r} matches trainable={trainable}; "
+                          f"its layers are {[layer.name for layer in model.layers]}.")
+    return names
+
+
+def _steps_per_epoch(data, batch_size, steps_per_epoch):
+    if steps_per_epoch:
+        return int(steps_per_epoch)
+    if isinstance(data, tuple):
+        return max(1, math.ceil(len(data[0]) / batch_size))
+    cardinality = int(data.cardinality()) if hasattr(data, "cardinality") else -1
+    return max(1, cardinality) if cardinality > 0 else 1
+
+
+def _fit_arguments(train_data, val_data, batch_size):
+    if isinstance(train_data, tuple):
+        x, y = train_data
+        kwargs = {"x": x, "y": y, "batch_size": batch_size, "shuffle": True}
+    else:
+        # The tf.data pipeline shuffles itself (make_dataset(training=True)).
+        kwargs = {"x": train_data, "shuffle": False}
+    if val_data is not None:
+        kwargs["validation_data"] = val_data
+    return kwargs
+
+
+def _stage_run(run, index, stage, num_stages):
+    """The folder a stage writes to: the run itself for a one-stage recipe."""
+    if num_stages == 1:
+        return run
+    from fer_tf.evaluation.report import RunFolder
+
+    return RunFolder(run.file("stages", f"{index + 1}-{stage.name}"), create=True,
+                     resume=True, subrun=True)
+
+
+def _monitor_for(stage_monitor, has_val):
+    if not has_val and stage_monitor.startswith("val_"):
+        return stage_monitor[len("val_"):]
+    return stage_monitor
+
+
+def train(build_model, train_data, val_data, run, recipe, strategy=None,
+          mixed_precision=None, callbacks=(), verbose="auto", steps_per_epoch=None):
+    """Builds, compiles and fits a model by `recipe` into `run` (a RunFolder).
 
     Args:
         build_model: callable() -> keras.Model, called inside the strategy
-            scope and the precision policy.
-        make_optimizer: callable() -> keras optimizer.
-        train_ds, val_ds: `tf.data.Dataset`s (val_ds may be None; then the
-            monitor falls back to the training metric).
+            scope and the precision policy. Its output names are the keys of
+            dict losses/metrics/targets.
+        train_data: a `tf.data.Dataset` of batches, or an (x, y) tuple of
+            arrays (batched by `recipe.batch_size`, shuffled by Keras; the
+            NumPy path that also runs under the JAX backend).
+        val_data: the same kinds, or None (the monitor then falls back to the
+            training metric).
         run: `fer_tf.evaluation.report.RunFolder`.
-        epochs: int.
-        strategy: a `tf.distribute.Strategy`; default `get_strategy("default")`.
-        mixed_precision: bool. `mixed_float16` compute + loss scaling.
-        monitor: metric for best-checkpoint/early stopping.
-        patience: early-stopping patience (None: off).
+        recipe: `fer_tf.training.recipes.Recipe`.
+        strategy: a `tf.distribute.Strategy` (TensorFlow backend only).
+        mixed_precision: bool or None (None: `recipe.mixed_precision`).
+        callbacks: extra Keras callbacks (every stage).
+        verbose: passed to `fit`; "auto" is one line per epoch unless stdout
+            is a terminal.
+        steps_per_epoch: for repeated (e.g. class-balanced) datasets.
 
     Returns:
-        (model, history dict of lists covering all epochs, resumed ones included).
+        (model with the final stage's best weights when `recipe.restore_best`,
+         history {metric: [value per epoch]} over all stages, a "stage" column
+         numbering them).
     """
-    strategy = strategy or get_strategy("default")
-    if val_ds is None and monitor.startswith("val_"):
-        monitor = monitor[len("val_"):]
-    with precision_policy(mixed_precision), strategy.scope():
+    mixed = recipe.mixed_precision if mixed_precision is None else bool(mixed_precision)
+    stages = recipe.resolved_stages()
+    writer = run if is_chief() else _scratch_run()
+    scope = strategy.scope if strategy is not None else contextlib.nullcontext
+    with precision_policy(mixed), scope():
         model = build_model()
-        model.compile(optimizer=wrap_optimizer(make_optimizer(), mixed_precision),
-                      loss=loss, metrics=list(metrics))
-    cbs = build_callbacks(run, monitor=monitor, patience=patience, extra=callbacks)
-    # The tf.data pipeline shuffles itself (make_dataset(training=True)).
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
-              steps_per_epoch=steps_per_epoch, callbacks=cbs, verbose=verbose)
+    steps = _steps_per_epoch(train_data, recipe.batch_size, steps_per_epoch)
+    verbose = progress_verbosity(verbose)
+    offset, rows = 0, []
+    for index, stage in enumerate(stages):
+        folder = _stage_run(writer, index, stage, len(stages))
+        monitor = _monitor_for(stage.monitor or recipe.monitor, val_data is not None)
+        mode = stage.mode or recipe.mode
+        done = folder.file(STAGE_DONE)
+        if len(stages) > 1 and os.path.exists(done):
+            _load_stage_weights(model, folder, recipe.restore_best)
+        else:
+            _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monitor,
+                       mode, mixed, scope, callbacks, verbose, steps_per_epoch)
+            if recipe.restore_best and os.path.exists(folder.best_checkpoint):
+                _restore(model, folder.best_checkpoint)
+            if len(stages) > 1:
+                atomic_save_model(model, folder.checkpoints_dir + "/final.weights.h5")
+                atomic_write_json(done, {"stage": stage.name, "monitor": monitor,
+                                         "best": read_best(folder.best_checkpoint, monitor,
+                                                           mode, folder.read_history_rows())})
+        for row in folder.read_history_rows():
+            rows.append(dict(row, epoch=row["epoch"] + offset, stage=index + 1))
+        offset += stage.epochs
+    if len(stages) > 1:
+        writer.write_history_rows(rows)
+        atomic_save_model(model, writer.best_checkpoint)
+    if writer is not run:
+        shutil.rmtree(writer.path, ignore_errors=True)
+        return model, {k: [r.get(k, float("nan")) for r in rows]
+                       for k in sorted({k for r in rows for k in r})}
     return model, run.read_history()
+
+
+def _scratch_run():
+    """Non-chief workers write to a private temporary folder: their saves
+    take part in the collective ops but never touch the shared run folder."""
+    from fer_tf.evaluation.report import RunFolder
+
+    return RunFolder(tempfile.mkdtemp(prefix="fer_tf-worker-"), create=True, resume=True,
+                     subrun=True)
+
+
+def _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monitor, mode,
+               mixed, scope, callbacks, verbose, steps_per_epoch):
+    set_trainable(model, stage.trainable)
+    opt_config = stage.optimizer or recipe.optimizer
+    loss = stage.loss if stage.loss is not None else recipe.loss
+    metrics = stage.metrics if stage.metrics is not None else recipe.metrics
+    if isinstance(loss, dict) and isinstance(metrics, dict):
+        metrics = {k: v for k, v in metrics.items() if k in loss}
+    with precision_policy(mixed), scope():
+        optimizer = recipes_lib.make_optimizer(opt_config, steps, stage.epochs)
+        model.compile(optimizer=wrap_optimizer(optimizer, mixed),
+                      loss=recipes_lib.make_loss(loss, recipe.label_smoothing),
+                      loss_weights=stage.loss_weights or recipe.loss_weights,
+                      metrics=recipes_lib.make_metrics(metrics))
+    patience = stage.patience if stage.patience is not None else recipe.patience
+    cbs = build_callbacks(folder, monitor=monitor, mode=mode, patience=patience,
+                          extra=list(callbacks) + recipes_lib.schedule_callbacks(
+                              opt_config, monitor, mode))
+    kwargs = _fit_arguments(train_data, val_data, recipe.batch_size)
+    model.fit(epochs=stage.epochs, steps_per_epoch=steps_per_epoch, callbacks=cbs,
+              verbose=verbose, **kwargs)
+
+
+def _restore(model, path):
+    best = keras.saving.load_model(path, compile=False)
+    model.set_weights(best.get_weights())
+
+
+def _load_stage_weights(model, folder, restore_best):
+    final = folder.checkpoints_dir + "/final.weights.h5"
+    if os.path.exists(final):
+        model.load_weights(final)
+    elif restore_best and os.path.exists(folder.best_checkpoint):
+        _restore(model, folder.best_checkpoint)
+
+
+def run_subruns(run, kind, names, train_one):
+    """Trains sub-runs `<run>/<kind>/<name>/` (kind "members" or "folds").
+
+    Args:
+        run: the parent RunFolder.
+        kind: "members" or "folds".
+        names: sub-run names, in order.
+        train_one: callable(name, sub_run) -> JSON-able result dict.
+
+    A sub-run whose `result.json` exists is finished and is not trained
+    again (a resumed parent continues with the next one). Returns
+    {name: result}.
+    """
+    from fer_tf.evaluation.report import RunFolder
+
+    if kind not in ("members", "folds"):
+        raise ConfigError(f"Sub-runs are 'members' or 'folds', not {kind!r}.")
+    results = {}
+    for name in names:
+        sub = RunFolder(run.file(kind, str(name)), create=True, resume=True, subrun=True)
+        done = sub.file("result.json")
+        if os.path.exists(done):
+            with open(done) as f:
+                results[name] = json.load(f)
+            continue
+        result = train_one(name, sub)
+        if is_chief():
+            atomic_write_json(done, result)
+        results[name] = result
+    return results

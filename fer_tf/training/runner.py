@@ -84,11 +84,12 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, epochs=None,
     if not spec.trainable_by_cli:
         raise ConfigError(f"Model {model_name!r} is not trained by gradient descent "
                           f"alone; run experiments/run_{spec.paper}.py instead.")
-    from fer_tf.models.baseline_cnn import BASELINE_CNN
-
-    epochs = epochs or BASELINE_CNN["epochs"]
-    batch_size = batch_size or BASELINE_CNN["batch_size"]
-    learning_rate = learning_rate or BASELINE_CNN["learning_rate"]
+    recipe = spec.default_recipe()
+    epochs = epochs or recipe.epochs
+    batch_size = batch_size or recipe.batch_size
+    learning_rate = learning_rate or recipe.optimizer.learning_rate
+    recipe = recipe.replace(epochs=epochs, batch_size=batch_size,
+                            optimizer__learning_rate=learning_rate)
     # Data first: a bad dataset or folder must not leave a run folder behind.
     fit.set_seed(seed)
     records = load_records(dataset, data_dir, spec.num_classes, seed, synthetic)
@@ -119,8 +120,7 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, epochs=None,
     start = time.time()
     model, history = fit.train(
         lambda: registry.build_model(model_name, num_classes=records.num_classes),
-        lambda: keras.optimizers.Adam(learning_rate), train_ds, val_ds, run, epochs,
-        strategy=fit.get_strategy(strategy), mixed_precision=mixed_precision,
+        train_ds, val_ds, run, recipe, strategy=fit.get_strategy(strategy), mixed_precision=mixed_precision,
         verbose=verbose)
     plot_history(history, run.file("plots", "learning_curves.png"),
                  title=f"{model_name} on {dataset}")

@@ -33,12 +33,36 @@ def test_run_folder_refuses_non_empty_and_non_run(tmp_path):
     assert (out / "notes.txt").exists()
     with pytest.raises(ConfigError, match="not a run folder"):
         report.RunFolder(out)
-    run = report.RunFolder(out, create=True, overwrite=True)
-    assert sorted(os.listdir(out)) == ["checkpoints", "plots"]
+    run = report.RunFolder(tmp_path / "run", create=True)
+    assert sorted(os.listdir(run.path)) == ["checkpoints", "plots"]
     run.write_config({"model": "m", "shape": np.array([1, 2])})
-    assert report.RunFolder(out).read_config()["shape"] == [1, 2]
+    assert report.RunFolder(run.path).read_config()["shape"] == [1, 2]
     with pytest.raises(ConfigError, match="not been evaluated"):
         run.read_metrics()
+
+
+def test_overwrite_and_resume_touch_only_fer_tf_run_folders(tmp_path):
+    """Regression: `--overwrite` once deleted a folder holding a user's thesis."""
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "thesis.tex").write_text("years of work")
+    for kwargs in ({"overwrite": True}, {"resume": True}):
+        with pytest.raises(ConfigError, match="not a fer_tf run folder"):
+            report.RunFolder(thesis, create=True, **kwargs)
+        assert (thesis / "thesis.tex").read_text() == "years of work"
+    # A config.json someone else wrote does not make a folder ours either.
+    (thesis / "config.json").write_text('{"model": "theirs"}')
+    with pytest.raises(ConfigError, match="not a fer_tf run folder"):
+        report.RunFolder(thesis, create=True, overwrite=True)
+    assert (thesis / "thesis.tex").exists()
+
+    run = report.RunFolder(tmp_path / "run", create=True)
+    run.write_config({"model": "m"})
+    (tmp_path / "run" / "history.csv").write_text("epoch\n1\n")
+    report.RunFolder(tmp_path / "run", create=True, overwrite=True)
+    assert sorted(os.listdir(tmp_path / "run")) == ["checkpoints", "plots"]
+    # A run killed before its config was written left only empty folders.
+    report.RunFolder(tmp_path / "run", create=True, overwrite=True)
 
 
 def test_history_rows_replace_a_redone_epoch(tmp_path):

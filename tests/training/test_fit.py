@@ -8,9 +8,12 @@ import keras
 import numpy as np
 import pytest
 
+from fer_tf.errors import ConfigError
+
 from fer_tf.data.pipeline import make_dataset
 from fer_tf.evaluation.report import RunFolder
 from fer_tf.training import fit
+from fer_tf.training.recipes import OptimizerConfig, Recipe
 from tests.helpers.fake_data import tiny_records
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,6 +27,11 @@ def _tiny_model(num_classes=3):
     return keras.Model(inputs, outputs)
 
 
+def _recipe(epochs, **kw):
+    return Recipe(name="tiny", epochs=epochs, batch_size=8,
+                  optimizer=OptimizerConfig("adam", 1e-2), **kw)
+
+
 def _data():
     r = tiny_records()
     return make_dataset(r, batch_size=8, training=True), make_dataset(r, batch_size=8)
@@ -33,8 +41,7 @@ def test_train_writes_history_and_best_checkpoint(tmp_path):
     fit.set_seed(0)
     run = RunFolder(tmp_path / "run", create=True)
     train_ds, val_ds = _data()
-    model, history = fit.train(_tiny_model, lambda: keras.optimizers.Adam(1e-2), train_ds,
-                               val_ds, run, epochs=2, verbose=0)
+    model, history = fit.train(_tiny_model, train_ds, val_ds, run, _recipe(2), verbose=0)
     assert history["epoch"] == [1, 2]
     assert np.all(np.isfinite(history["loss"]))
     assert os.path.exists(run.best_checkpoint)
@@ -65,18 +72,19 @@ class _EpochRecorder(keras.callbacks.Callback):
 def test_killed_run_resumes_at_epoch_two(tmp_path):
     fit.set_seed(0)
     run = RunFolder(tmp_path / "run", create=True)
+    run.write_config({"model": "tiny"})
     train_ds, val_ds = _data()
     with pytest.raises(_Crash):
-        fit.train(_tiny_model, lambda: keras.optimizers.Adam(1e-2), train_ds, val_ds, run,
-                  epochs=3, callbacks=[_CrashAfterEpoch()], verbose=0)
+        fit.train(_tiny_model, train_ds, val_ds, run, _recipe(3),
+                  callbacks=[_CrashAfterEpoch()], verbose=0)
     assert run.read_history()["epoch"] == [1]
     assert os.path.isdir(run.backup_dir)
     first_best = os.path.getmtime(run.best_checkpoint)
 
     resumed = RunFolder(tmp_path / "run", create=True, resume=True)
     recorder = _EpochRecorder()
-    _, history = fit.train(_tiny_model, lambda: keras.optimizers.Adam(1e-2), train_ds, val_ds,
-                           resumed, epochs=3, callbacks=[recorder], verbose=0)
+    _, history = fit.train(_tiny_model, train_ds, val_ds, resumed, _recipe(3),
+                           callbacks=[recorder], verbose=0)
     assert recorder.begun == [1, 2], "the restarted run starts at epoch 2"
     assert history["epoch"] == [1, 2, 3]
     assert os.path.getmtime(run.best_checkpoint) >= first_best
@@ -85,8 +93,8 @@ def test_killed_run_resumes_at_epoch_two(tmp_path):
 def test_mixed_precision_outputs_float32_and_scales_loss(tmp_path):
     run = RunFolder(tmp_path / "run", create=True)
     train_ds, val_ds = _data()
-    model, history = fit.train(_tiny_model, lambda: keras.optimizers.Adam(1e-2), train_ds,
-                               val_ds, run, epochs=1, mixed_precision=True, verbose=0)
+    model, history = fit.train(_tiny_model, train_ds, val_ds, run, _recipe(1),
+                               mixed_precision=True, verbose=0)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert model.layers[1].compute_dtype == "float16"
     out = model.predict(np.zeros((2, 16, 16, 1), np.float32), verbose=0)
@@ -97,8 +105,11 @@ def test_mixed_precision_outputs_float32_and_scales_loss(tmp_path):
 
 def test_strategy_selection_rules(monkeypatch):
     assert fit.get_strategy("default").num_replicas_in_sync == 1
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError):
         fit.get_strategy("tpu")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="TF_CONFIG"):
+        fit.get_strategy("multiworker")
 
 
 MIRRORED_SCRIPT = textwrap.dedent("""
@@ -113,9 +124,10 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     strategy = fit.get_strategy("auto")
     r = tiny_records()
     run = RunFolder(sys.argv[1], create=True)
-    model, history = fit.train(_tiny_model, lambda: keras.optimizers.Adam(1e-2),
-                               make_dataset(r, batch_size=8, training=True),
-                               make_dataset(r, batch_size=8), run, epochs=2,
+    from fer_tf.training.recipes import OptimizerConfig, Recipe
+    recipe = Recipe(epochs=2, batch_size=8, optimizer=OptimizerConfig("adam", 1e-2))
+    model, history = fit.train(_tiny_model, make_dataset(r, batch_size=8, training=True),
+                               make_dataset(r, batch_size=8), run, recipe,
                                strategy=strategy, verbose=0)
     out = model.predict(make_dataset(r, batch_size=8), verbose=0)
     print(json.dumps({"replicas": strategy.num_replicas_in_sync,
