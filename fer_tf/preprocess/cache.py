@@ -21,7 +21,7 @@ import numpy as np
 from fer_tf.data.records import Records
 from fer_tf.errors import ConfigError
 from fer_tf.io import atomic_write_text, json_default
-from fer_tf.preprocess.model_files import fer_tf_home
+from fer_tf.weights import fer_tf_home
 
 MARKER = "COMPLETE"
 RECORDS_FILE = "records.npz"

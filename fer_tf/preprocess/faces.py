@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from fer_tf.errors import ConfigError, FaceNotFoundError, MissingModelFileError
 from fer_tf.preprocess import image_ops
-from fer_tf.preprocess.model_files import find_model_file
+from fer_tf.weights import find_model_file
 
 HAAR_CASCADE_FILE = "haarcascade_frontalface_default.xml"
 SSD_PROTOTXT_FILE = "deploy.prototxt"

@@ -3,7 +3,7 @@
 import numpy as np
 
 from fer_tf.errors import ConfigError
-from fer_tf.preprocess.model_files import find_model_file
+from fer_tf.weights import find_model_file
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 
