@@ -8,11 +8,15 @@ every reader, protocol and experiment run end to end without the real data
 published counts for the count checks. Faces come from `fer_tf.data.synthetic`.
 
 A `SYNTHETIC_LAYOUT.json` manifest at the top of every written folder says
-what was written, so that nobody mistakes it for the real dataset.
+what was written, so that nobody mistakes it for the real dataset. It is
+written first (marked incomplete) and rewritten last, so a folder left by a
+killed writer is still recognised as this package's own and `overwrite=True`
+replaces it, while a folder without the manifest is never deleted.
 """
 
 import gzip
 import inspect
+import json
 import lzma
 import math
 import os
@@ -27,8 +31,18 @@ from fer_tf.errors import ConfigError
 from fer_tf.io import atomic_open, atomic_write_json
 
 MANIFEST = "SYNTHETIC_LAYOUT.json"
+#: Who wrote the folder; with NOTE and the layout, what `overwrite=True` checks.
+WRITER = "fer_tf.data.layouts.write_layout"
+NOTE = "Synthetic faces from fer_tf.data.synthetic, not the real dataset."
 #: CK+ frames are 640x490 (width x height); synthetic frames keep that aspect.
 CKPLUS_ASPECT = 640 / 490
+#: The frame kinds of the real CK+ release, (height, width, colour) at full
+#: size: most subjects were filmed at 640x490 grey, some at 640x480 grey and
+#: some at 720x480 colour. Synthetic subjects cycle through this pattern, so
+#: every layout of three or more subjects mixes sizes and 640x490 stays the
+#: most common one.
+CKPLUS_FRAME_KINDS = ((490, 640, False), (480, 720, True), (490, 640, False),
+                      (480, 640, False), (490, 640, False))
 #: SFEW frames are 720x576 (width x height).
 SFEW_ASPECT = 720 / 576
 CKPLUS48_FOLDERS = {L.ANGER: "anger", L.CONTEMPT: "contempt", L.DISGUST: "disgust",
@@ -178,17 +192,37 @@ def _sequence(subject, seq_index, code, num_frames, size, seed):
     return S.make_sequence(identity, name, num_frames=num_frames, size=size, rng=rng)
 
 
+def _ckplus_frame(frame, points, kind, size):
+    """A `size`-high 640:490 synthetic frame reshaped into a CK+ frame kind:
+    rows trimmed to the kind's height, sides widened to its width, and, for
+    the colour kind, a BGR frame with a skin tint."""
+    full_height, full_width, colour = kind
+    height = max(1, round(size * full_height / 490))
+    width = round(height * full_width / full_height) if full_height != 490 else round(
+        size * CKPLUS_ASPECT)
+    top = (frame.shape[0] - height) // 2
+    frame = frame[top:top + height]
+    points = points - np.array([0, top], np.float32)
+    frame, points = _pad_width(frame, width, points)
+    if colour:
+        tint = np.array([0.80, 0.90, 1.0], np.float32)  # B, G, R
+        frame = np.clip(frame[..., None] * tint, 0, 255).astype(np.uint8)
+    return frame, points
+
+
 def _landmarks_text(points):
     return "".join(f"   {x:.7e}   {y:.7e}\n" for x, y in points)
 
 
 def write_ckplus(out_dir, seed=0, official=False, show_progress=True, num_subjects=6,
                  labelled_per_subject=2, unlabelled_per_subject=1, num_frames=6,
-                 size=96):
+                 size=96, mixed_sizes=True):
     """CK+ layout: cohn-kanade-images/, Emotion/ (labelled sequences only),
-    Landmarks/ (every frame). Frames are `size` high, 640:490 wide.
-    `official` writes 593 sequences of 123 subjects, 327 labelled (118
-    subjects) with the published per-class counts."""
+    Landmarks/ (every frame). Frames are `size` high, 640:490 wide; with
+    `mixed_sizes` (default) subjects cycle through `CKPLUS_FRAME_KINDS` as in
+    the real release (also 640:480 grey and 720:480 colour frames, scaled
+    like the 640x490 ones). `official` writes 593 sequences of 123 subjects,
+    327 labelled (118 subjects) with the published per-class counts."""
     if num_frames < 4:
         raise ConfigError(f"CK+ sequences need at least 4 frames (a neutral first frame "
                           f"and 3 apex frames), got num_frames={num_frames}.")
@@ -196,7 +230,11 @@ def write_ckplus(out_dir, seed=0, official=False, show_progress=True, num_subjec
     plan = _ckplus_plan(num_subjects, labelled_per_subject, unlabelled_per_subject,
                         official, rng)
     width = round(size * CKPLUS_ASPECT)
+    subjects = list(dict.fromkeys(p[0] for p in plan))
+    kinds = {s: CKPLUS_FRAME_KINDS[i % len(CKPLUS_FRAME_KINDS)] if mixed_sizes
+             else CKPLUS_FRAME_KINDS[0] for i, s in enumerate(subjects)}
     per_class = {c: 0 for c in L.CKPLUS_CLASSES}
+    frame_sizes = {}
     labelled_subjects, files = [], 0
     for subject, sequence, code in progress(plan, "writing CK+ sequences",
                                             show_progress, unit="seq"):
@@ -207,7 +245,9 @@ def write_ckplus(out_dir, seed=0, official=False, show_progress=True, num_subjec
             os.makedirs(folder, exist_ok=True)
         for t in range(num_frames):
             stem = f"{subject}_{sequence}_{t + 1:08d}"
-            frame, points = _pad_width(frames[t], width, marks[t])
+            frame, points = _ckplus_frame(frames[t], marks[t], kinds[subject], size)
+            shape = "x".join(map(str, frame.shape))
+            frame_sizes[shape] = frame_sizes.get(shape, 0) + 1
             _imwrite(os.path.join(parts["cohn-kanade-images"], stem + ".png"), frame)
             _write_text(os.path.join(parts["Landmarks"], stem + "_landmarks.txt"),
                         _landmarks_text(points))
@@ -223,7 +263,7 @@ def write_ckplus(out_dir, seed=0, official=False, show_progress=True, num_subjec
     return _count_report(
         per_class, labelled_subjects, files, dataset="ckplus",
         num_sequences=len(plan), num_labelled_sequences=per_class[L.NEUTRAL],
-        all_subjects=sorted({p[0] for p in plan}), image_size=[size, width])
+        all_subjects=sorted(subjects), image_size=[size, width], frame_sizes=frame_sizes)
 
 
 def write_ckplus48(out_dir, seed=0, official=False, show_progress=True, num_subjects=6,
@@ -367,9 +407,10 @@ def write_fer2013_folders(out_dir, seed=0, official=False, show_progress=True,
     with folders angry, disgust, fear, happy, neutral, sad, surprise.
     `official`: 28,709 train and 7,178 test images."""
     per_split_class = _per_split(O.FER2013_FOLDER_PER_SPLIT, official, {
-        "Training": per_class_train, "Test": per_class_test})
+        "Training": per_class_train, "PrivateTest": per_class_test})
     rows = _fer_rows(per_split_class, seed, show_progress)
-    folders = {"Training": "train", "Test": "test"}
+    # The reader takes test/ as PrivateTest (readers.fer2013.FOLDER_TEST_NOTE).
+    folders = {"Training": "train", "PrivateTest": "test"}
     for split in folders.values():
         for folder in FER2013_FOLDERS.values():
             os.makedirs(os.path.join(out_dir, split, folder), exist_ok=True)
@@ -510,7 +551,8 @@ LAYOUTS = {
     "enterface": write_enterface,
 }
 #: Options that only shape the files (allowed together with official=True).
-_SHAPE_OPTIONS = {"num_frames", "size", "frame_size", "face_size", "compress"}
+_SHAPE_OPTIONS = {"num_frames", "size", "frame_size", "face_size", "compress",
+                  "mixed_sizes"}
 _COMMON = ("out_dir", "seed", "official", "show_progress")
 
 
@@ -523,6 +565,19 @@ def layout_options(layout):
     return {k: p.default for k, p in params.items() if k not in _COMMON}
 
 
+def _written_by_us(out_dir):
+    """True when `out_dir` holds a manifest of `write_layout` (even one that a
+    killed writer left marked incomplete)."""
+    try:
+        with open(os.path.join(out_dir, MANIFEST), encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return False
+    # Manifests written before the "writer" field carry the same note.
+    return (isinstance(manifest, dict) and manifest.get("layout") in LAYOUTS
+            and str(manifest.get("note", "")).startswith(NOTE))
+
+
 def _prepare_out_dir(out_dir, overwrite):
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ConfigError(f"{out_dir} exists and is not a folder.")
@@ -531,11 +586,12 @@ def _prepare_out_dir(out_dir, overwrite):
             raise ConfigError(f"{out_dir} is not empty; choose an empty or new folder, "
                               "or pass overwrite=True (--overwrite) to replace a "
                               "synthetic layout written there before.")
-        if not os.path.isfile(os.path.join(out_dir, MANIFEST)):
-            raise ConfigError(f"{out_dir} is not empty and holds no {MANIFEST}, so it "
-                              "was not written by write_layout; refusing to delete its "
-                              "files. Choose an empty folder.")
-        for entry in os.listdir(out_dir):
+        if not _written_by_us(out_dir):
+            raise ConfigError(f"{out_dir} is not empty and holds no {MANIFEST} of "
+                              "write_layout, so it was not written by write_layout; "
+                              "refusing to delete its files. Choose an empty folder.")
+        # The manifest goes last: a kill midway leaves the folder recognisable.
+        for entry in sorted(os.listdir(out_dir), key=lambda e: e == MANIFEST):
             path = os.path.join(out_dir, entry)
             if os.path.isdir(path) and not os.path.islink(path):
                 shutil.rmtree(path)
@@ -581,11 +637,13 @@ def write_layout(layout, out_dir, seed=0, overwrite=False, official=False,
                               f"pass {fixed}.")
     out_dir = os.fspath(out_dir)
     _prepare_out_dir(out_dir, overwrite)
+    manifest = os.path.join(out_dir, MANIFEST)
+    # Claimed before the first data file, so a killed writer's folder is ours.
+    atomic_write_json(manifest, {"writer": WRITER, "layout": layout, "complete": False,
+                                 "note": NOTE + " Incomplete: the writer did not finish."})
     report = LAYOUTS[layout](out_dir, seed=seed, official=official,
                              show_progress=show_progress, **counts)
     report = dict(layout=layout, out_dir=out_dir, seed=seed, official=bool(official),
                   **report)
-    manifest = os.path.join(out_dir, MANIFEST)
-    atomic_write_json(manifest, dict(report, note="Synthetic faces from fer_tf.data."
-                                                  "synthetic, not the real dataset."))
+    atomic_write_json(manifest, dict(report, writer=WRITER, complete=True, note=NOTE))
     return report

@@ -16,7 +16,8 @@ from fer_tf.data.layouts import write_layout
 from fer_tf.data.readers import (DATASETS, DatasetCountWarning, VideoIndex, check_dataset,
                                  format_check, load_dataset)
 from fer_tf.data.readers.ckplus import read_ckplus
-from fer_tf.data.readers.fer2013 import read_fer2013
+from fer_tf.data.readers import official as O
+from fer_tf.data.readers.fer2013 import FOLDER_TEST_NOTE, read_fer2013, split_notes
 from fer_tf.data.readers.jaffe import read_jaffe
 from fer_tf.data.readers.official import count_differences, official_counts
 from fer_tf.data.readers.sfew import read_sfew
@@ -199,7 +200,11 @@ def test_fer2013_missing_empty_and_corrupt(tmp_path):
 def test_fer2013_folders(written, copy_of):
     folder, report = written("fer2013_folders")
     records = quiet(read_fer2013, folder)
-    assert set(records.split) == {"Training", "Test"}
+    # test/ is taken as PrivateTest, and the reader says so for the run's config.
+    assert set(records.split) == {"Training", "PrivateTest"}
+    assert split_notes(folder) == [FOLDER_TEST_NOTE] and "PrivateTest" in FOLDER_TEST_NOTE
+    assert check_dataset("fer2013", folder, **QUIET)["official"]["splits"] == {
+        "Training": 28709, "PrivateTest": 7178}
     assert records.class_counts() == report["per_class"]
     assert records.image_shape == (48, 48, 1)
     folder, _ = copy_of("fer2013_folders")
@@ -214,7 +219,7 @@ def test_fer2013_folders(written, copy_of):
 # ------------------------------------------------------------------------ CK+
 
 def test_ckplus_protocol_first_and_last_three_frames(written):
-    folder, report = written("ckplus")
+    folder, report = written("ckplus", mixed_sizes=False)
     records = quiet(read_ckplus, folder)
     assert records.class_names == L.CKPLUS_CLASSES
     assert len(records) == 4 * report["num_labelled_sequences"]
@@ -234,7 +239,7 @@ def test_ckplus_protocol_first_and_last_three_frames(written):
 
 
 def test_ckplus_resize_scales_landmarks_and_channels(written):
-    folder, _ = written("ckplus")
+    folder, _ = written("ckplus", mixed_sizes=False)
     native = quiet(read_ckplus, folder)
     small = quiet(read_ckplus, folder, size=(48, 50), channels=3)
     assert small.image_shape == (48, 50, 3)
@@ -247,7 +252,7 @@ def test_ckplus_resize_scales_landmarks_and_channels(written):
 
 
 def test_ckplus_mixed_sizes_need_size(copy_of):
-    folder, _ = copy_of("ckplus")
+    folder, _ = copy_of("ckplus", mixed_sizes=False)
     path = first_file(os.path.join(folder, "cohn-kanade-images"), ".png")
     cv2.imwrite(path, np.zeros((90, 120), np.uint8))
     with pytest.raises(DatasetError, match=r"different sizes: 125x96 .*120x90 .*size="):
@@ -304,7 +309,7 @@ def test_ckplus_partial_download(copy_of):
     with pytest.raises(DatasetError, match="landmark files are missing"):
         quiet(read_ckplus, folder)
     shutil.rmtree(os.path.join(folder, "Landmarks"))
-    assert quiet(read_ckplus, folder).landmarks is None
+    assert quiet(read_ckplus, folder, size="common").landmarks is None
     subject = sorted(os.listdir(os.path.join(folder, "cohn-kanade-images")))[0]
     shutil.rmtree(os.path.join(folder, "cohn-kanade-images", subject))
     with pytest.raises(DatasetError, match=f"has no image sequence {subject}/"):
@@ -521,15 +526,17 @@ def test_official_counts_follow_options():
     assert ck7["num_images"] == 981
     assert official_counts("savee", L.SIX_BASIC)["num_images"] == 360
     assert official_counts("savee", L.SFEW_CLASSES)["num_images"] == 480
-    folders = official_counts("fer2013", L.FER2013_CLASSES, ["Training", "Test"])
-    assert folders["splits"] == {"Training": 28709, "Test": 7178}
+    folders = official_counts("fer2013", L.FER2013_CLASSES, ["Training", "PrivateTest"])
+    assert folders["splits"] == {"Training": 28709, "PrivateTest": 7178}
     csv = official_counts("fer2013", L.FER2013_CLASSES, ["Training", "PublicTest"])
     assert csv["splits"]["PrivateTest"] == 3589
-    summary = {"num_images": 7178, "per_class": {}, "splits": {"Test": 7178},
-               "per_split_class": {"Test": folders["per_split_class"]["Test"]}}
+    full = official_counts("fer2013", L.FER2013_CLASSES, list(O.FER2013_PER_SPLIT))
+    assert full["splits"]["PrivateTest"] == 3589
+    summary = {"num_images": 7178, "per_class": {}, "splits": {"PrivateTest": 7178},
+               "per_split_class": {"PrivateTest": folders["per_split_class"]["PrivateTest"]}}
     diffs = count_differences(summary, folders)
     assert diffs["splits/Training"] == {"found": 0, "official": 28709}
-    assert "per_split_class/Test/anger" not in diffs
+    assert "per_split_class/PrivateTest/anger" not in diffs
     assert official_counts("affectnet") == {}
 
 
@@ -539,3 +546,79 @@ def test_fer2013_compressed_by_hand(tmp_path):
         f.write(text)
     records = quiet(read_fer2013, tmp_path / "data.csv.xz")
     assert records.labels.tolist() == [5] and records.split.tolist() == ["PrivateTest"]
+
+
+# ------------------------------------------- mixed sizes and the transform hook
+
+def test_ckplus_default_layout_mixes_sizes_like_the_release(written):
+    folder, report = written("ckplus")
+    # 640x490 grey, 720x480 colour and 640x480 grey frames, scaled to 96 rows.
+    assert set(report["frame_sizes"]) == {"96x125", "94x141x3", "94x125"}
+    with pytest.raises(DatasetError, match=r"different sizes: 125x96 .*141x94.*125x94"):
+        quiet(read_ckplus, folder)
+    common = quiet(read_ckplus, folder, size="common", channels=3)
+    assert common.image_shape == (96, 125, 3)
+    colour = [i for i, s in enumerate(common.sources) if cv2.imread(s).shape[1] == 141]
+    grey = [i for i in range(len(common)) if i not in colour]
+    assert colour and grey
+    tint = common.images[colour].astype(int)
+    assert (tint[..., 0] - tint[..., 2]).mean() > 10  # R above B: a colour frame
+    np.testing.assert_array_equal(common.images[grey][..., 0], common.images[grey][..., 2])
+    assert check_dataset("ckplus", folder, **QUIET)["num_images"] == len(common)
+
+
+def test_transform_hook_sees_every_image_at_its_own_size(written):
+    folder, _ = written("ckplus")
+    seen = []
+
+    def to_32x40(image, source, landmarks):
+        seen.append((image.shape, source, landmarks.shape))
+        out = cv2.resize(image, (40, 32), interpolation=cv2.INTER_AREA)
+        return out, landmarks * np.array([40 / image.shape[1], 32 / image.shape[0]])
+
+    records = quiet(read_ckplus, folder, transform=to_32x40)
+    assert records.image_shape == (32, 40, 1) and len(seen) == len(records)
+    assert {s[0] for s in seen} == {(96, 125), (94, 141), (94, 125)}
+    assert [s[1] for s in seen] == list(records.sources)
+    assert records.landmarks[..., 0].max() <= 40 and records.landmarks[..., 1].max() <= 32
+    jaffe_dir, _ = written("jaffe")
+    small = quiet(read_jaffe, jaffe_dir, channels=3,
+                  transform=lambda im, src, pts: (im[:8, :6], pts))
+    assert small.image_shape == (8, 6, 3)
+    fer_dir, _ = written("fer2013")
+    fer = quiet(read_fer2013, fer_dir, transform=lambda im, src, pts: (im[4:20, 2:30], pts))
+    assert fer.image_shape == (16, 28, 1)
+
+
+def test_reader_mistakes_are_dataset_errors(tmp_path, copy_of, capsys):
+    from fer_tf import cli
+
+    folder, _ = copy_of("ckplus")
+    emotion = first_file(os.path.join(folder, "Emotion"), "_emotion.txt")
+    for text in ("nan\n", "inf\n"):
+        with open(emotion, "w") as f:
+            f.write(text)
+        with pytest.raises(DatasetError, match=r"_emotion.txt has emotion code .*integer 0-7"):
+            quiet(read_ckplus, folder)
+    code = cli.main(["data", "check", "--dataset", "ckplus", "--data-dir", folder])
+    _, err = capsys.readouterr()
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert os.path.basename(emotion) in err and "Traceback" not in err
+    # A .gz whose deflate stream is damaged (zlib.error, not an OSError).
+    data = gzip.compress(("emotion,pixels,Usage\n" + f"0,{_pixels()},Training\n" * 40)
+                         .encode())
+    data = data[:20] + bytes(b ^ 0x55 for b in data[20:60]) + data[60:]
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "fer2013.csv.gz").write_bytes(data)
+    with pytest.raises(DatasetError, match=r"cannot read .*fer2013.csv.gz"):
+        quiet(read_fer2013, tmp_path / "bad")
+    code = cli.main(["data", "check", "--dataset", "fer2013", "--data-dir",
+                     str(tmp_path / "bad")])
+    _, err = capsys.readouterr()
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "fer2013.csv.gz" in err
+    jaffe_dir, _ = copy_of("jaffe")
+    with pytest.raises(DatasetError, match="jaffe: channels must be 1"):
+        quiet(read_jaffe, jaffe_dir, channels=2)
+    for size in ((0, 4), "big", (1, 2, 3)):
+        with pytest.raises(DatasetError, match=r"jaffe: size must be .*\(height, width\)"):
+            quiet(read_jaffe, jaffe_dir, size=size)

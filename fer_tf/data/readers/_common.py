@@ -147,7 +147,12 @@ def require_dir(path, dataset, expected):
 
 def list_dir(path):
     """Sorted entries of `path` without hidden/OS files."""
-    return sorted(n for n in os.listdir(path) if not is_junk(n))
+    try:
+        names = os.listdir(path)
+    except OSError as e:
+        raise DatasetError(f"cannot list folder {path} ({e.strerror or e}); expected a "
+                           "readable dataset folder.") from e
+    return sorted(n for n in names if not is_junk(n))
 
 
 def find_child(path, names):
@@ -190,21 +195,28 @@ def image_files_in(folder, dataset):
 COMMON_SIZE = "common"
 
 
-def normalise_size(size):
+def normalise_size(size, dataset="dataset"):
     """None, "common", an int or (height, width) -> None, "common" or (h, w)."""
-    if size is None or size == COMMON_SIZE:
+    if isinstance(size, str) and size == COMMON_SIZE:
+        return size
+    if size is None:
         return size
     if isinstance(size, (int, np.integer)):
         size = (int(size), int(size))
-    size = tuple(int(s) for s in size)
+    try:
+        size = tuple(int(s) for s in size)
+    except (TypeError, ValueError):
+        size = (size,)
     if len(size) != 2 or min(size) <= 0:
-        raise ValueError(f"size must be an int or (height, width), got {size!r}.")
+        raise DatasetError(f"{dataset}: size must be a positive int, (height, width) or "
+                           f"'{COMMON_SIZE}', got {size!r}.")
     return size
 
 
-def check_channels(channels):
+def check_channels(channels, dataset="dataset"):
     if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}.")
+        raise DatasetError(f"{dataset}: channels must be 1 (grayscale) or 3 (RGB), got "
+                           f"{channels!r}.")
 
 
 def decode_image(path, channels, dataset):
@@ -236,7 +248,8 @@ def resize(image, size):
     return out.reshape(size + image.shape[2:])
 
 
-def load_images(paths, channels, size, dataset, show_progress=True, landmarks=None):
+def load_images(paths, channels, size, dataset, show_progress=True, landmarks=None,
+                transform=None):
     """Decodes `paths` into one uint8 (N, H, W, C) array.
 
     Args:
@@ -245,6 +258,12 @@ def load_images(paths, channels, size, dataset, show_progress=True, landmarks=No
             resize only those whose size differs from the most common one.
         landmarks: optional float32 (N, 68, 2) pixel coordinates, rescaled
             with the images.
+        transform: optional per-image hook `transform(image, source,
+            landmarks) -> (image, landmarks)`, called on each image right
+            after it is decoded (uint8 (H, W) or (H, W, 3), its path, its
+            (68, 2) landmarks or None), e.g. a face crop to one size
+            (`fer_tf.preprocess.face_records.FaceCropper`). Images of
+            different native sizes are then never held together.
 
     Returns:
         (images, landmarks).
@@ -253,10 +272,20 @@ def load_images(paths, channels, size, dataset, show_progress=True, landmarks=No
         DatasetError: a file cannot be decoded, or (with `size=None`) the
             images do not share one size.
     """
-    check_channels(channels)
-    size = normalise_size(size)
-    images = [decode_image(p, channels, dataset)
-              for p in progress(paths, f"reading {dataset}", show_progress)]
+    check_channels(channels, dataset)
+    size = normalise_size(size, dataset)
+    if landmarks is not None:
+        landmarks = np.array(landmarks, dtype=np.float32)
+    images = []
+    desc = f"reading {dataset}" if transform is None else f"faces in {dataset}"
+    for i, path in enumerate(progress(paths, desc, show_progress)):
+        image = decode_image(path, channels, dataset)
+        if transform is not None:
+            points = None if landmarks is None else landmarks[i]
+            image, points = transform(image, path, points)
+            if landmarks is not None:
+                landmarks[i] = points
+        images.append(image)
     shapes = Counter(im.shape[:2] for im in images)
     if size is None and len(shapes) > 1:
         example = {}
@@ -269,8 +298,6 @@ def load_images(paths, channels, size, dataset, show_progress=True, landmarks=No
                            "size='common' to resize the others to the most common one.")
     if size == COMMON_SIZE:
         size = shapes.most_common(1)[0][0] if shapes else None
-    if landmarks is not None:
-        landmarks = np.array(landmarks, dtype=np.float32)
     if size is not None:
         for i, image in enumerate(images):
             h, w = image.shape[:2]

@@ -16,6 +16,7 @@ crops of the last three frames of each labelled sequence, 7 classes (no
 neutral), 981 images; subject and sequence come from the file names.
 """
 
+import math
 import os
 import re
 
@@ -58,7 +59,7 @@ def _read_emotion(path):
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise DatasetError(f"ckplus: cannot read the emotion code in {path} ({e}); "
                            "expected one number such as '   3.0000000e+00'.") from e
-    code = int(round(value))
+    code = int(round(value)) if math.isfinite(value) else -1
     if code != value or not 0 <= code < len(L.CKPLUS_CLASSES):
         raise DatasetError(f"ckplus: {path} has emotion code {text!r}; expected an "
                            f"integer 0-7 ({', '.join(L.CKPLUS_CLASSES)}).")
@@ -122,7 +123,7 @@ def _labels(emotion_dir, sequences):
 
 
 def _read_official(root, images_dir, channels, size, include_neutral, num_last,
-                   show_progress):
+                   show_progress, transform):
     emotion_dir = _find_dir(root, EMOTION_DIR)
     if emotion_dir is None:
         raise DatasetError(f"ckplus: found {images_dir} but no {EMOTION_DIR}/ folder in "
@@ -171,7 +172,7 @@ def _read_official(root, images_dir, channels, size, include_neutral, num_last,
                                f"{landmarks_dir}, e.g. {missing[0]}; expected one "
                                "_landmarks.txt per frame (or no Landmarks/ folder).")
     images, landmarks = C.load_images(paths, channels, size, "ckplus", show_progress,
-                                      landmarks=landmarks)
+                                      landmarks=landmarks, transform=transform)
     return Records(images=images, labels=labels, class_names=class_names,
                    subjects=subjects, groups=groups, landmarks=landmarks,
                    sources=paths, name="ckplus")
@@ -186,7 +187,7 @@ def _class_folders(root):
     return []
 
 
-def _read_ck48(root, folders, channels, size, show_progress):
+def _read_ck48(root, folders, channels, size, show_progress, transform):
     entries = []
     for folder in folders:
         name = C.class_from_folder(folder, "ckplus (CK+48)", L.CKPLUS_CLASSES)
@@ -204,7 +205,8 @@ def _read_ck48(root, folders, channels, size, show_progress):
     class_names = L.CKPLUS_CLASSES if L.NEUTRAL in present else CKPLUS48_CLASSES
     entries.sort(key=lambda e: (e[0], e[1], C.natural_key(e[2])))
     paths = [e[4] for e in entries]
-    images, _ = C.load_images(paths, channels, size, "ckplus", show_progress)
+    images, _ = C.load_images(paths, channels, size, "ckplus", show_progress,
+                              transform=transform)
     return Records(images=images, labels=[class_names.index(e[3]) for e in entries],
                    class_names=class_names, subjects=[e[0] for e in entries],
                    groups=[f"{e[0]}/{e[1]}" for e in entries], sources=paths,
@@ -212,7 +214,7 @@ def _read_ck48(root, folders, channels, size, show_progress):
 
 
 def read_ckplus(data_dir, channels=1, size=None, include_neutral=True, num_last=3,
-                check_counts=True, show_progress=True):
+                check_counts=True, show_progress=True, transform=None):
     """Reads CK+ (official layout or CK+48), detected from the folder contents.
 
     Args:
@@ -229,24 +231,27 @@ def read_ckplus(data_dir, channels=1, size=None, include_neutral=True, num_last=
         check_counts: warn (`DatasetCountWarning`) when the counts differ from
             the published ones (1,308 images / 118 subjects; CK+48: 981).
         show_progress: show a tqdm bar.
+        transform: optional per-image hook `transform(image, source,
+            landmarks) -> (image, landmarks)` run on each decoded image (see
+            `_common.load_images`), e.g. a face crop to the model's input.
 
     Returns:
         Records with subjects "Sxxx", groups "Sxxx/nnn", landmarks (official
         layout with Landmarks/) in pixels of the returned images.
     """
     root = C.require_dir(data_dir, "ckplus", _LAYOUTS)
-    C.check_channels(channels)
+    C.check_channels(channels, "ckplus")
     images_dir = _find_dir(root, IMAGES_DIR)
     if images_dir is not None:
         records = _read_official(root, images_dir, channels, size, include_neutral,
-                                 num_last, show_progress)
+                                 num_last, show_progress, transform)
         return C.finish(records, check_counts, root)
     ck48 = _find_dir(root, "CK+48", depth=1)
     folders = _class_folders(ck48 or root)
     if not folders:
         raise DatasetError(f"ckplus: neither {IMAGES_DIR}/ nor CK+48 class folders found "
                            f"in {root}; expected {_LAYOUTS}.")
-    records = _read_ck48(ck48 or root, folders, channels, size, show_progress)
+    records = _read_ck48(ck48 or root, folders, channels, size, show_progress, transform)
     if not include_neutral and L.NEUTRAL in records.class_names:
         records = records.with_classes(CKPLUS48_CLASSES)
     return C.finish(records, check_counts, root)

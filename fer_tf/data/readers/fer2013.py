@@ -11,6 +11,7 @@ import lzma
 import os
 import queue
 import threading
+import zlib
 
 import numpy as np
 
@@ -30,7 +31,11 @@ CHUNK_ROWS = 2048
 _SPLIT_FOLDERS = {"train": "Training", "training": "Training",
                   "val": "PublicTest", "valid": "PublicTest",
                   "validation": "PublicTest", "publictest": "PublicTest",
-                  "test": "Test", "privatetest": "PrivateTest"}
+                  "test": "PrivateTest", "privatetest": "PrivateTest"}
+#: Said of every run trained on the folder copy: its split names are a choice.
+FOLDER_TEST_NOTE = ("FER2013 image-folder copy: test/ is taken as the PrivateTest split; "
+                    "this copy has no separate PublicTest (the Kaggle folder release "
+                    "merges PublicTest and PrivateTest into test/, 7,178 images).")
 _LAYOUTS = ("fer2013.csv (or .csv.xz/.csv.gz) with header emotion,pixels,Usage, "
             "or train/<class>/*.png and test/<class>/*.png folders")
 
@@ -192,7 +197,7 @@ def read_csv(path, show_progress=True):
             if len(texts) == CHUNK_ROWS:
                 blocks.append(_parse_chunk(texts, chunk_lines, path))
                 texts, chunk_lines = [], []
-    except (lzma.LZMAError, EOFError, OSError) as e:
+    except (lzma.LZMAError, zlib.error, EOFError, OSError) as e:
         raise DatasetError(f"fer2013: cannot read {path}: {e}; expected a text csv "
                            "(optionally .xz or .gz compressed).") from e
     finally:
@@ -211,13 +216,20 @@ def _split_folders(root):
         split = _SPLIT_FOLDERS.get(entry.lower())
         if split and os.path.isdir(os.path.join(root, entry)):
             found[entry] = split
-    # With a separate validation folder, test/ holds only the PrivateTest rows.
-    if "PublicTest" in found.values():
-        found = {k: ("PrivateTest" if v == "Test" else v) for k, v in found.items()}
     return found
 
 
-def _read_folders(root, channels, size, show_progress):
+def split_notes(data_dir):
+    """Notes a run's config should carry about how `data_dir`'s splits were
+    named: [FOLDER_TEST_NOTE] for the image-folder copy without a validation
+    folder, else []."""
+    data_dir = os.fspath(data_dir)
+    if find_csv(data_dir) is not None or not os.path.isdir(data_dir):
+        return []
+    return [] if "PublicTest" in _split_folders(data_dir).values() else [FOLDER_TEST_NOTE]
+
+
+def _read_folders(root, channels, size, show_progress, transform):
     folders = _split_folders(root)
     paths, labels, splits = [], [], []
     for entry, split in sorted(folders.items()):
@@ -234,12 +246,14 @@ def _read_folders(root, channels, size, show_progress):
             splits += [split] * len(files)
     if not paths:
         raise DatasetError(f"fer2013: no images in {root}; expected {_LAYOUTS}.")
-    images, _ = C.load_images(paths, channels, size, "fer2013", show_progress)
+    images, _ = C.load_images(paths, channels, size, "fer2013", show_progress,
+                              transform=transform)
     return Records(images=images, labels=labels, class_names=L.FER2013_CLASSES,
                    split=splits, sources=paths, name="fer2013")
 
 
-def read_fer2013(data_dir, channels=1, size=None, check_counts=True, show_progress=True):
+def read_fer2013(data_dir, channels=1, size=None, check_counts=True, show_progress=True,
+                 transform=None):
     """Reads FER2013 from the Kaggle csv or from train/test class folders.
 
     Args:
@@ -254,33 +268,40 @@ def read_fer2013(data_dir, channels=1, size=None, check_counts=True, show_progre
         check_counts: warn (`DatasetCountWarning`) when the counts differ from
             the published 28,709 / 3,589 / 3,589.
         show_progress: show a tqdm bar.
+        transform: optional per-image hook `transform(image, source,
+            landmarks) -> (image, landmarks)` run on each image (see
+            `_common.load_images`), e.g. a face crop to the model's input.
 
     Returns:
         Records with `split` = Usage ("Training", "PublicTest",
-        "PrivateTest"; the folder copy has "Training" and "Test"), no
+        "PrivateTest"; the folder copy's train/ is "Training", its val/ (if
+        any) "PublicTest" and its test/ "PrivateTest", see `split_notes`), no
         subjects (FER2013 has none) and `sources` = "file:line" or the path.
     """
     data_dir = os.fspath(data_dir)
     if not os.path.exists(data_dir):
         raise DatasetError(f"fer2013: {data_dir} does not exist; expected {_LAYOUTS}.")
-    C.check_channels(channels)
+    C.check_channels(channels, "fer2013")
     csv_path = find_csv(data_dir)
     if csv_path is None:
         if not _split_folders(data_dir):
             raise DatasetError(f"fer2013: found neither fer2013.csv nor train/ and test/ "
                                f"folders in {data_dir}; expected {_LAYOUTS}.")
-        records = _read_folders(data_dir, channels, size, show_progress)
+        records = _read_folders(data_dir, channels, size, show_progress, transform)
         return C.finish(records, check_counts, data_dir)
+    size = C.normalise_size(size, "fer2013")
     images, labels, usages, linenos = read_csv(csv_path, show_progress)
-    size = C.normalise_size(size)
-    if size not in (None, C.COMMON_SIZE, (IMAGE_SIDE, IMAGE_SIDE)):  # rows are all 48x48
-        images = np.stack([C.resize(im, size) for im in
-                           C.progress(images, "resizing fer2013", show_progress)])
+    name = os.path.basename(csv_path)
+    sources = np.char.add(f"{name}:", linenos.astype(str))
     images = images[..., None]
     if channels == 3:
         images = np.repeat(images, 3, axis=-1)
-    name = os.path.basename(csv_path)
-    sources = np.char.add(f"{name}:", linenos.astype(str))
+    if transform is not None:
+        images = np.stack([transform(im, src, None)[0] for im, src in zip(
+            C.progress(images, "faces in fer2013", show_progress), sources)])
+    if size not in (None, C.COMMON_SIZE, images.shape[1:3]):  # rows share one size
+        images = np.stack([C.resize(im, size) for im in
+                           C.progress(images, "resizing fer2013", show_progress)])
     records = Records(images=images, labels=labels, class_names=L.FER2013_CLASSES,
                       split=usages, sources=sources, name="fer2013")
     return C.finish(records, check_counts, csv_path)

@@ -32,7 +32,8 @@ def parse_name(path):
     return subject, L.JAFFE_CODES[code]
 
 
-def read_jaffe(data_dir, channels=1, size=None, check_counts=True, show_progress=True):
+def read_jaffe(data_dir, channels=1, size=None, check_counts=True, show_progress=True,
+               transform=None):
     """Reads JAFFE from a folder (searched recursively) of `XX.YYn.NNN.tiff` files.
 
     Args:
@@ -44,12 +45,15 @@ def read_jaffe(data_dir, channels=1, size=None, check_counts=True, show_progress
         check_counts: warn (`DatasetCountWarning`) when the counts differ from
             the published 213 images / 10 subjects.
         show_progress: show a tqdm bar.
+        transform: optional per-image hook `transform(image, source,
+            landmarks) -> (image, landmarks)` run on each decoded image (see
+            `_common.load_images`), e.g. a face crop to the model's input.
 
     Returns:
         Records of the 7 `labels.JAFFE_CLASSES` with subjects = initials.
     """
     root = C.require_dir(data_dir, "jaffe", _LAYOUT)
-    C.check_channels(channels)
+    C.check_channels(channels, "jaffe")
     entries = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not C.is_junk(d))
@@ -63,7 +67,8 @@ def read_jaffe(data_dir, channels=1, size=None, check_counts=True, show_progress
         raise DatasetError(f"jaffe: no images in {root}; expected {_LAYOUT}.")
     entries.sort(key=lambda e: (e[0], e[1]))
     paths = [e[3] for e in entries]
-    images, _ = C.load_images(paths, channels, size, "jaffe", show_progress)
+    images, _ = C.load_images(paths, channels, size, "jaffe", show_progress,
+                              transform=transform)
     records = Records(images=images,
                       labels=[L.JAFFE_CLASSES.index(e[2]) for e in entries],
                       class_names=L.JAFFE_CLASSES, subjects=[e[0] for e in entries],

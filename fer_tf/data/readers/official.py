@@ -39,11 +39,12 @@ FER2013_PER_SPLIT = {
     "PrivateTest": {L.ANGER: 491, L.DISGUST: 55, L.FEAR: 528, L.HAPPINESS: 879,
                     L.SADNESS: 594, L.SURPRISE: 416, L.NEUTRAL: 626},
 }
-#: The image-folder variant merges PublicTest and PrivateTest into test/.
+#: The image-folder variant merges PublicTest and PrivateTest into test/,
+#: which the reader names "PrivateTest" (`readers.fer2013.FOLDER_TEST_NOTE`).
 FER2013_FOLDER_PER_SPLIT = {
     "Training": dict(FER2013_PER_SPLIT["Training"]),
-    "Test": {c: FER2013_PER_SPLIT["PublicTest"][c] + FER2013_PER_SPLIT["PrivateTest"][c]
-             for c in L.FER2013_CLASSES},
+    "PrivateTest": {c: FER2013_PER_SPLIT["PublicTest"][c]
+                    + FER2013_PER_SPLIT["PrivateTest"][c] for c in L.FER2013_CLASSES},
 }
 
 #: JAFFE images per expression (Lyons et al. 1998).
@@ -123,11 +124,12 @@ def official_counts(name, class_names=None, split_names=None):
     spec = {k: v for k, v in OFFICIAL[name].items() if k != "split_variants"}
     variants = OFFICIAL[name].get("split_variants")
     if variants and split_names:
-        for variant in variants:
-            if set(split_names) <= set(variant):
-                spec["per_split_class"] = variant
-                spec["splits"] = _per_split_totals(variant)
-                break
+        # A variant with exactly these splits first, else one that has them all.
+        exact = [v for v in variants if set(split_names) == set(v)]
+        wider = [v for v in variants if set(split_names) <= set(v)]
+        for variant in (exact + wider)[:1]:
+            spec["per_split_class"] = variant
+            spec["splits"] = _per_split_totals(variant)
     if class_names is not None and "per_class" in spec:
         keep = [c for c in class_names if c in spec["per_class"]]
         if set(keep) != set(spec["per_class"]):

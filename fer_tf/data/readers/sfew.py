@@ -18,7 +18,8 @@ _LAYOUT = ("Train/<Class>/*.png and Val/<Class>/*.png with class folders "
            f"{', '.join(L.SFEW_FOLDERS)}")
 
 
-def read_sfew(data_dir, channels=1, size=None, check_counts=True, show_progress=True):
+def read_sfew(data_dir, channels=1, size=None, check_counts=True, show_progress=True,
+              transform=None):
     """Reads the labelled SFEW 2.0 splits (Train, Val).
 
     Args:
@@ -31,13 +32,16 @@ def read_sfew(data_dir, channels=1, size=None, check_counts=True, show_progress=
         check_counts: warn (`DatasetCountWarning`) when the split sizes differ
             from the published 958 / 436.
         show_progress: show a tqdm bar.
+        transform: optional per-image hook `transform(image, source,
+            landmarks) -> (image, landmarks)` run on each decoded image (see
+            `_common.load_images`), e.g. a face crop to the model's input.
 
     Returns:
         Records of the 7 `labels.SFEW_CLASSES` with split "Train"/"Val"; SFEW
         has no subject ids.
     """
     root = C.require_dir(data_dir, "sfew", _LAYOUT)
-    C.check_channels(channels)
+    C.check_channels(channels, "sfew")
     splits = {}
     for entry in C.list_dir(root):
         split = SPLIT_FOLDERS.get(entry.lower())
@@ -60,7 +64,8 @@ def read_sfew(data_dir, channels=1, size=None, check_counts=True, show_progress=
             split_of += [split] * len(files)
     if not paths:
         raise DatasetError(f"sfew: no images in {root}; expected {_LAYOUT}.")
-    images, _ = C.load_images(paths, channels, size, "sfew", show_progress)
+    images, _ = C.load_images(paths, channels, size, "sfew", show_progress,
+                              transform=transform)
     records = Records(images=images, labels=labels, class_names=L.SFEW_CLASSES,
                       split=split_of, sources=paths, name="sfew")
     return C.finish(records, check_counts, root)
