@@ -166,3 +166,68 @@ def test_fer2013_csv_rows(tmp_path):
     assert usages == ["Training"] * 21 + ["PublicTest"] * 7 + ["PrivateTest"] * 14
     assert all(len(line.split(",")[1].split()) == 2304 for line in lines[1:])
     assert written["per_class"][L.DISGUST] == 6
+
+
+_SLOW_SYNTH = """
+import sys, time
+from fer_tf import cli
+from fer_tf.data import layouts
+write = layouts._imwrite
+def slow(path, image):
+    write(path, image)
+    time.sleep(0.2)
+layouts._imwrite = slow
+sys.exit(cli.main(["data", "synth", "--layout", "jaffe", "--out", sys.argv[1]]))
+"""
+
+
+def test_killed_synth_leaves_a_folder_overwrite_replaces(tmp_path, capsys):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from fer_tf import cli
+
+    out = tmp_path / "synth"
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SYNTH, str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            if out.is_dir() and len([f for f in os.listdir(out) if f.endswith(".tiff")]) >= 2:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the writer finished or died before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["complete"] is False and manifest["layout"] == "jaffe"
+    with pytest.raises(ConfigError, match="overwrite=True"):
+        write_layout("jaffe", out, **QUIET)
+    code = cli.main(["data", "synth", "--layout", "jaffe", "--out", str(out), "--overwrite"])
+    capsys.readouterr()
+    assert code == 0
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["complete"] is True
+    tiffs = [f for f in os.listdir(out) if f.endswith(".tiff")]
+    assert len(tiffs) == manifest["num_images"] == check_dataset("jaffe", out, **QUIET)[
+        "num_images"]
+
+
+def test_overwrite_refuses_folders_the_package_did_not_write(tmp_path, capsys):
+    from fer_tf import cli
+
+    for name, manifest in (("plain", None), ("foreign", '{"layout": "jaffe"}'),
+                           ("garbled", "not json")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "thesis.tex").write_text("precious")
+        if manifest is not None:
+            (folder / MANIFEST).write_text(manifest)
+        code = cli.main(["data", "synth", "--layout", "jaffe", "--out", str(folder),
+                         "--overwrite"])
+        _, err = capsys.readouterr()
+        assert code == 2 and "refusing to delete" in err and len(err.strip().splitlines()) == 1
+        assert (folder / "thesis.tex").read_text() == "precious"
