@@ -277,3 +277,33 @@ def test_import_does_not_load_tensorflow():
     code = ("import sys, fer_tf.data.synthetic; "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_outputs_for_a_seed_are_pinned():
+    # Values recorded from the generator; a refactor must keep them (pixels
+    # to +-1 grey level, as OpenCV's float blur may round differently).
+    r = synthetic.make_synthetic(num_subjects=2, images_per_class=1, size=32, seed=5)
+    np.testing.assert_allclose(r.images.astype(np.float64).mean(), 109.7312, atol=0.05)
+    np.testing.assert_allclose(r.images[:4, 16, 16, 0], [159, 117, 137, 181], atol=1)
+    np.testing.assert_allclose(r.images[3, ::8, ::8, 0],
+                               [[27, 36, 181, 86], [26, 97, 108, 157],
+                                [26, 178, 181, 159], [25, 22, 153, 22]], atol=1)
+    np.testing.assert_allclose(r.landmarks[[0, 9]][:, [0, 36, 67]],
+                               [[[7.8446, 14.1503], [10.3984, 13.8549], [14.8072, 22.4564]],
+                                [[5.6722, 13.7850], [10.1234, 14.4519], [14.4433, 25.1486]]],
+                               atol=1e-3)
+    identity = synthetic.sample_identity(np.random.default_rng([1, 2]), "S001")
+    frames, marks = synthetic.make_sequence(identity, "fear", num_frames=3, size=48,
+                                            rng=np.random.default_rng(3))
+    np.testing.assert_allclose(frames.astype(np.float64).mean(), 99.2708, atol=0.05)
+    np.testing.assert_allclose(marks[2, [8, 30]], [[19.6190, 41.6062], [21.1110, 28.2435]],
+                               atol=1e-3)
+    video = synthetic.make_video_dataset(num_subjects=1, videos_per_class=1,
+                                         classes=("anger",), domain="enterface",
+                                         num_frames=2, seed=1)[0]
+    assert video.subject == "EN001"
+    np.testing.assert_allclose(video.frames.astype(np.float64).mean(), 96.7386, atol=0.05)
+    np.testing.assert_allclose(video.landmarks[1, [8, 45]],
+                               [[50.1854, 64.7958], [62.0790, 37.1566]], atol=1e-3)
+    np.testing.assert_array_equal(video.face_boxes, [[26, 23, 44, 44], [28, 25, 44, 44]])
+
