@@ -1,13 +1,23 @@
 """Records -> batched `tf.data.Dataset`, in big_vision's order.
 
-    from_tensor_slices -> cache -> shuffle -> repeat -> map(preprocess, augment)
+    from_tensor_slices -> cache -> [class balancing] -> shuffle -> repeat
+    -> map(channels -> resize -> crop -> augment -> landmark part -> normalise)
     -> batch -> prefetch
 
 Caching the decoded uint8 tensors before the shuffle keeps every epoch's
 shuffle fresh; augmentation runs after the cache so each epoch sees new
 random views. Augmentations are Keras layers (`keras.ops`), so the very same
-object can also sit inside a model and run under the JAX backend.
+object can also sit inside a model and run under the JAX backend. They work
+in pixel units ([0, 255]): normalisation comes after them, so a colour
+jitter's brightness delta means the same thing whatever the model's scaling.
+
+Train and eval geometry differ by recipe (`TransformConfig`): e.g. resize
+256 + random crop 224 for training and resize 256 + centre crop 224 (or a
+plain resize 224) for evaluation; the interpolation is an option (bilinear,
+area, lanczos3/5, bicubic, nearest).
 """
+
+import hashlib
 
 import keras
 import numpy as np
@@ -44,48 +54,138 @@ def match_channels(image, channels):
     raise ConfigError(f"Cannot convert {have}-channel images to {channels} channels.")
 
 
+def derive_seed(seed, name):
+    """A seed for one random component, derived from the run seed and its name.
+
+    Every random layer gets its own: with one shared seed, Keras' random
+    layers draw the same numbers, so e.g. flip and rotation were perfectly
+    coupled (every flipped image rotated the same way).
+    """
+    if seed is None:
+        return None
+    digest = hashlib.sha256(f"{int(seed)}:{name}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
 def default_augmentation(rotation_degrees=10.0, shift=0.1, zoom=0.1, flip=True, seed=None):
-    """Flip, rotation, translation and zoom as one Keras `Sequential` of core layers."""
+    """Flip, rotation, translation and zoom as one Keras `Sequential` of core
+    layers, each with its own seed derived from `seed`."""
     layers = []
     if flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
+        layers.append(keras.layers.RandomFlip("horizontal", seed=derive_seed(seed, "flip")))
     if rotation_degrees:
         layers.append(keras.layers.RandomRotation(rotation_degrees / 360.0,
-                                                  fill_mode="nearest", seed=seed))
+                                                  fill_mode="nearest",
+                                                  seed=derive_seed(seed, "rotation")))
     if shift:
         layers.append(keras.layers.RandomTranslation(shift, shift, fill_mode="nearest",
-                                                     seed=seed))
+                                                     seed=derive_seed(seed, "translation")))
     if zoom:
-        layers.append(keras.layers.RandomZoom(zoom, fill_mode="nearest", seed=seed))
+        layers.append(keras.layers.RandomZoom(zoom, fill_mode="nearest",
+                                              seed=derive_seed(seed, "zoom")))
     return keras.Sequential(layers, name="augmentation")
+
+
+def landmark_augmentation(seed=None, **kwargs):
+    """`LandmarkAwareAugmentation` in pixel units (the pipeline scales both)."""
+    from fer_tf.layers.landmark_augment import LandmarkAwareAugmentation
+
+    kwargs.setdefault("normalize_images", False)
+    kwargs.setdefault("normalize_landmarks", False)
+    return LandmarkAwareAugmentation(seed=derive_seed(seed, "landmark_augment"), **kwargs)
+
+
+#: Named augmentations a recipe's TransformConfig can ask for:
+#: name -> factory(seed=..., **augmentation_kwargs) -> Keras layer.
+AUGMENTATIONS = {"default": default_augmentation, "landmark": landmark_augmentation}
+
+
+def register_augmentation(name, factory):
+    """Adds a named augmentation (a paper's stack) for recipes to use."""
+    AUGMENTATIONS[name] = factory
+
+
+def make_augmentation(transform, seed=0):
+    """The augmentation layer a TransformConfig names, or None."""
+    if transform is None or not transform.augmentation:
+        return None
+    if transform.augmentation not in AUGMENTATIONS:
+        raise ConfigError(f"Unknown augmentation {transform.augmentation!r}; expected one of "
+                          f"{', '.join(sorted(AUGMENTATIONS))}.")
+    return AUGMENTATIONS[transform.augmentation](seed=seed, **transform.augmentation_kwargs)
+
+
+def _crop(image, landmarks, size, training, seed):
+    """Random (training) or centred (evaluation) crop to (height, width)."""
+    height, width = int(image.shape[0]), int(image.shape[1])
+    ch, cw = size
+    if (ch, cw) == (height, width):
+        return image, landmarks
+    if ch > height or cw > width:
+        raise ConfigError(f"Cannot crop {ch}x{cw} from {height}x{width} images; resize "
+                          "them to at least the crop size first.")
+    if training:
+        top = tf.random.uniform([], 0, height - ch + 1, tf.int32,
+                                seed=derive_seed(seed, "crop_y"))
+        left = tf.random.uniform([], 0, width - cw + 1, tf.int32,
+                                 seed=derive_seed(seed, "crop_x"))
+    else:
+        top, left = tf.constant((height - ch) // 2), tf.constant((width - cw) // 2)
+    image = tf.image.crop_to_bounding_box(image, top, left, ch, cw)
+    if landmarks is not None:
+        landmarks = landmarks - tf.cast(tf.stack([left, top]), tf.float32)
+    return image, landmarks
+
+
+def _balanced(ds, labels, num_classes, seed):
+    """Every class equally often (landmark paper's class-balanced batches):
+    one repeated, shuffled stream per class, sampled uniformly, as many
+    examples per epoch as the dataset has."""
+    present = [k for k in range(num_classes) if np.any(labels == k)]
+    streams = [ds.filter(lambda ex, k=k: tf.equal(ex["label"], k))
+               .shuffle(int(np.sum(labels == k)), seed=derive_seed(seed, f"class{k}"),
+                        reshuffle_each_iteration=True).repeat() for k in present]
+    mixed = tf.data.Dataset.sample_from_datasets(
+        streams, weights=[1.0 / len(present)] * len(present),
+        seed=derive_seed(seed, "balance"))
+    return mixed.take(len(labels))
 
 
 def make_dataset(records, batch_size=32, training=False, augment=None,
                  image_size=None, channels=None, normalization="unit",
                  one_hot=False, with_landmarks=False, shuffle_buffer=None,
-                 repeat=False, cache=True, seed=0, drop_remainder=False):
+                 repeat=False, cache=True, seed=0, drop_remainder=False,
+                 transform=None, class_balanced=False, landmark_part=None):
     """Builds the input pipeline for `records`.
 
     Args:
         records: `fer_tf.data.Records`.
         batch_size: int. Examples per batch.
-        training: bool. Shuffles and applies `augment` when True.
-        augment: optional Keras layer/`Sequential` applied per example when
-            training (a callable taking an image tensor and `training=`).
-            With `with_landmarks`, it is called on {"images", "landmarks"}
-            (pixel coordinates), e.g. a `LandmarkAwareAugmentation` built
-            with `normalize_images=False, normalize_landmarks=False`.
-        image_size: optional (height, width) to resize to (bilinear).
+        training: bool. Shuffles, crops at random and applies `augment`.
+        augment: optional Keras layer applied per example when training, in
+            pixel units (before normalisation). With `with_landmarks`, it is
+            called on {"images", "landmarks"} (pixel coordinates), e.g.
+            `landmark_augmentation()`. Default: what `transform` names.
+        image_size: optional (height, width) the images are resized to
+            (the model's input size) when `transform` sets no resize.
         channels: optional 1 or 3 to convert channels.
         normalization: "unit", "symmetric" or "none" (see `normalize_image`).
-        one_hot: bool. Labels as one-hot float vectors (for label smoothing).
+        one_hot: bool. Labels as one-hot float vectors.
         with_landmarks: bool. Targets become {"labels", "landmarks"}; the
-            landmarks are divided by the image size to lie in [0, 1].
+            landmarks are divided by the image size to lie in [0, 1] and
+            flattened to (2k,) as x0, y0, x1, y1, ...
         shuffle_buffer: shuffle buffer; defaults to the whole dataset.
         repeat: bool. Repeat indefinitely (use `steps_per_epoch`).
         cache: bool. Cache the raw tensors in memory.
-        seed: int. Shuffle seed.
+        seed: int. Seed of the shuffle and of every random op, each op with
+            its own derived seed.
         drop_remainder: bool.
+        transform: a `fer_tf.training.recipes.TransformConfig` (resize,
+            crop, interpolation, named augmentation) or None.
+        class_balanced: bool. Training batches draw every class equally often.
+        landmark_part: an `fer_tf.data.ibug68` part name; the landmark target
+            keeps that part's points, taken after augmentation (so after a
+            flip's left/right permutation).
 
     Returns:
         A `tf.data.Dataset` of (image, label) or (image, {"labels", "landmarks"}).
@@ -97,40 +197,61 @@ def make_dataset(records, batch_size=32, training=False, augment=None,
                           "needs them.")
     num_classes = records.num_classes
     height, width = records.image_shape[:2]
+    resize = tuple(transform.resize) if transform is not None and transform.resize else (
+        tuple(image_size) if image_size is not None else None)
+    crop = tuple(transform.crop) if transform is not None and transform.crop else None
+    interpolation = transform.interpolation if transform is not None else "bilinear"
+    if augment is None and training:
+        augment = make_augmentation(transform, seed)
+    part = None
+    if landmark_part is not None:
+        from fer_tf.data import ibug68
+
+        part = ibug68.part_indices(landmark_part)
     features = {"image": records.images, "label": records.labels.astype(np.int32)}
     if with_landmarks:
         features["landmarks"] = records.landmarks.astype(np.float32)
 
     def preprocess(ex):
-        image = match_channels(ex["image"], channels)
-        image = normalize_image(image, normalization)
-        if image_size is not None and tuple(image_size) != (height, width):
-            image = tf.image.resize(image, image_size, method="bilinear")
+        image = tf.cast(match_channels(ex["image"], channels), tf.float32)
         landmarks = ex.get("landmarks")
-        if landmarks is not None and image_size is not None:
-            landmarks = landmarks * tf.constant(
-                [image_size[1] / width, image_size[0] / height], tf.float32)
+        size = (height, width)
+        if resize is not None and resize != size:
+            method = "lanczos3" if interpolation == "lanczos" else interpolation
+            image = tf.image.resize(image, resize, method=method, antialias=False)
+            if method not in ("bilinear", "nearest"):
+                image = tf.clip_by_value(image, 0.0, 255.0)  # lanczos/bicubic overshoot
+            if landmarks is not None:
+                landmarks = landmarks * tf.constant(
+                    [resize[1] / width, resize[0] / height], tf.float32)
+            size = resize
+        if crop is not None:
+            image, landmarks = _crop(image, landmarks, crop, training, seed)
+            size = crop
         if training and augment is not None:
             if with_landmarks:
-                # One affine moves both (LandmarkAwareAugmentation with its
-                # normalisation off: this pipeline scales both itself).
+                # One affine moves both (see fer_tf.data.ibug68 for the convention).
                 moved = augment({"images": image, "landmarks": landmarks}, training=True)
                 image, landmarks = moved["images"], moved["landmarks"]
             else:
                 image = augment(image, training=True)
+        image = normalize_image(image, normalization)
         label = ex["label"]
         if one_hot:
             label = tf.one_hot(label, num_classes)
         if not with_landmarks:
             return image, label
-        out_h, out_w = image_size if image_size is not None else (height, width)
-        scale = tf.constant([out_w, out_h], tf.float32)
-        return image, {"labels": label, "landmarks": landmarks / scale}
+        if part is not None:
+            landmarks = tf.gather(landmarks, part, axis=0)
+        scale = tf.constant([size[1], size[0]], tf.float32)
+        return image, {"labels": label, "landmarks": tf.reshape(landmarks / scale, [-1])}
 
     ds = tf.data.Dataset.from_tensor_slices(features)
     if cache:
         ds = ds.cache()
-    if training:
+    if training and class_balanced:
+        ds = _balanced(ds, records.labels, num_classes, seed)
+    elif training:
         ds = ds.shuffle(shuffle_buffer or len(records), seed=seed,
                         reshuffle_each_iteration=True)
     if repeat:

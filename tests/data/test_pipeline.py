@@ -47,7 +47,8 @@ def test_pipeline_with_landmarks_scales_them_to_unit_range():
     x, y = next(iter(make_dataset(r, batch_size=4, with_landmarks=True, one_hot=True)))
     assert set(y) == {"labels", "landmarks"}
     assert y["labels"].shape == (4, 3)
-    np.testing.assert_allclose(y["landmarks"].numpy(), r.landmarks[:4] / 16.0, rtol=1e-6)
+    np.testing.assert_allclose(y["landmarks"].numpy().reshape(4, 68, 2),
+                               r.landmarks[:4] / 16.0, rtol=1e-6)
 
 
 def test_training_pipeline_shuffles_repeats_and_augments():
@@ -94,7 +95,106 @@ def test_landmark_augmentation_inside_the_pipeline_moves_points_with_pixels():
                                     normalize_landmarks=False, seed=3)
     x, y = next(iter(make_dataset(r, batch_size=4, training=True, augment=aug,
                                   with_landmarks=True, image_size=(64, 64))))
-    pts = y["landmarks"].numpy()[:, 30] * 64
+    pts = y["landmarks"].numpy().reshape(4, 68, 2)[:, 30] * 64
     assert not np.allclose(pts, lm[:, 30] * 2), "the augmentation moved the points"
     for img, (px, py) in zip(x.numpy(), pts):
         assert img[int(round(py)), int(round(px)), 0] > 0.5
+
+
+def _dot_images(n, size=32, row=6, col=20):
+    images = np.zeros((n, size, size, 1), np.uint8)
+    images[:, row - 1:row + 2, col - 1:col + 2] = 255
+    return images
+
+
+def test_each_random_layer_gets_its_own_seed_so_flip_and_rotation_are_independent():
+    """Regression: one shared seed coupled flip and rotation (200 of 200 flipped
+    images rotated the same way)."""
+    size, n = 32, 200
+    aug = default_augmentation(rotation_degrees=40, shift=0, zoom=0, seed=7)
+    seeds = [layer.seed for layer in aug.layers]
+    assert len(set(seeds)) == len(seeds)
+    out = aug(tf.constant(_dot_images(n, size), tf.float32), training=True).numpy()[..., 0]
+    ys, xs = np.mgrid[0:size, 0:size] + 0.5
+    mass = out.sum(axis=(1, 2))
+    cx = (out * xs).sum(axis=(1, 2)) / mass - size / 2
+    cy = (out * ys).sum(axis=(1, 2)) / mass - size / 2
+    flipped = cx < 0
+    angle = np.degrees(np.arctan2(cy, np.abs(cx)))  # un-mirrored angle of the dot
+    reference = np.degrees(np.arctan2(6.5 - size / 2, 20.5 - size / 2))
+    turned = np.sign(np.where(flipped, -1, 1) * (angle - reference))
+    both = [(f, t) for f, t in zip(flipped, turned) if t != 0]
+    combos = {(bool(f), int(t)) for f, t in both}
+    assert combos == {(True, 1), (True, -1), (False, 1), (False, -1)}, combos
+
+
+def test_normalisation_comes_after_augmentation_in_pixel_units():
+    r = tiny_records(size=8)
+
+    import keras
+
+    class Brighten(keras.layers.Layer):
+        def call(self, x, training=None):
+            return x + 10.0
+
+    plain = next(iter(make_dataset(r, batch_size=4, normalization="unit")))[0].numpy()
+    bright = next(iter(make_dataset(r, batch_size=4, training=True, augment=Brighten(),
+                                    normalization="unit", shuffle_buffer=1)))[0].numpy()
+    np.testing.assert_allclose(bright, plain + 10.0 / 255.0, atol=1e-6)
+
+
+def test_train_and_eval_transforms_random_and_centre_crop_with_interpolation():
+    from fer_tf.training.recipes import TransformConfig
+
+    r = tiny_records(size=16)
+    train_t = TransformConfig(resize=(20, 20), crop=(16, 16), interpolation="area")
+    eval_t = TransformConfig(resize=(20, 20), crop=(16, 16), interpolation="area")
+    ev = [next(iter(make_dataset(r, batch_size=len(r), transform=eval_t)))[0].numpy()
+          for _ in range(2)]
+    np.testing.assert_array_equal(ev[0], ev[1])
+    big = tf.image.resize(tf.cast(r.images, tf.float32), (20, 20), method="area") / 255.0
+    np.testing.assert_allclose(ev[0], big.numpy()[:, 2:18, 2:18], atol=1e-6)
+    tr = make_dataset(r, batch_size=len(r), training=True, transform=train_t, repeat=True)
+    it = iter(tr)
+    a, b = next(it)[0].numpy(), next(it)[0].numpy()
+    assert a.shape == (len(r), 16, 16, 1)
+    assert not np.allclose(np.sort(a.ravel()), np.sort(b.ravel())), "random crops differ"
+    lanczos = next(iter(make_dataset(r, batch_size=2, transform=TransformConfig(
+        resize=(48, 48), interpolation="lanczos3"))))[0].numpy()
+    assert lanczos.shape == (2, 48, 48, 1) and 0.0 <= lanczos.min() and lanczos.max() <= 1.0
+
+
+def test_class_balanced_batches_draw_every_class_equally_often():
+    from fer_tf.data.records import concatenate
+
+    r = tiny_records(per_class=2)
+    heavy = concatenate([r] + [r.subset(np.flatnonzero(r.labels == 0))] * 8)
+    counts = np.bincount(heavy.labels)
+    assert counts[0] > 4 * counts[1]
+    ds = make_dataset(heavy, batch_size=32, training=True, class_balanced=True, seed=0)
+    drawn = np.concatenate([np.concatenate([y.numpy() for _, y in ds]) for _ in range(3)])
+    assert len(drawn) == 3 * len(heavy)
+    share = np.bincount(drawn, minlength=3) / len(drawn)
+    np.testing.assert_allclose(share, 1 / 3, atol=0.05)
+
+
+def test_landmark_part_is_taken_after_the_flip_permutation():
+    from fer_tf.data import ibug68
+    from fer_tf.data.records import Records
+    from fer_tf.layers.landmark_augment import LandmarkAwareAugmentation
+
+    size, n = 32, 16
+    lm = np.random.default_rng(1).uniform(4, 28, (n, 68, 2)).astype(np.float32)
+    r = Records(np.zeros((n, size, size, 1), np.uint8), np.arange(n) % 2, ("anger", "fear"),
+                landmarks=lm)
+    flip_only = LandmarkAwareAugmentation(rotation=0, translation=0, shear=0,
+                                          horizontal_flip=True, normalize_images=False,
+                                          normalize_landmarks=False, seed=0)
+    x, y = next(iter(make_dataset(r, batch_size=n, training=True, augment=flip_only,
+                                  with_landmarks=True, landmark_part="eyes",
+                                  shuffle_buffer=1)))
+    got = y["landmarks"].numpy().reshape(n, 12, 2) * size
+    eyes = ibug68.part_indices("eyes")
+    kept = np.isclose(got, lm[:, eyes], atol=1e-3).all(axis=(1, 2))
+    flipped = np.isclose(got, ibug68.flip_landmarks(lm, size)[:, eyes], atol=1e-3).all(axis=(1, 2))
+    assert np.all(kept | flipped) and flipped.any() and kept.any()
