@@ -8,6 +8,8 @@ Modules (imported on first use, so `import fer_tf.preprocess` stays cheap):
 - landmarks: DlibLandmarker.
 - video: read_video_frames, VideoClip, faces_from_videos.
 - cache: cached, cache_key, dataset_identity, save_records, load_records.
+- face_records: FaceCropper, load_face_records (real image datasets ->
+  detect, crop, CLAHE, resize; cached).
 """
 
 import importlib
@@ -19,6 +21,7 @@ _EXPORTS = {
     "landmarks": ("DlibLandmarker",),
     "video": ("read_video_frames", "VideoClip", "faces_from_videos"),
     "cache": ("cached", "cache_key", "dataset_identity", "save_records", "load_records"),
+    "face_records": ("FaceCropper", "load_face_records"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)
