@@ -14,9 +14,6 @@ from fer_tf.errors import FerTfError
 EXIT_USER_ERROR = 2
 
 
-def _quiet_tensorflow():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 
 def _cmd_models(args):
     from fer_tf.models import registry
@@ -51,21 +48,64 @@ def _synthetic_options(args):
     return opts
 
 
-def _cmd_train(args):
-    from fer_tf.training.runner import train_run
+def _recipe_overrides(args):
+    """CLI flags -> Recipe fields (None leaves the model's recipe as it is)."""
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size,
+                 "optimizer.learning_rate": args.lr, "optimizer.name": args.optimizer,
+                 "label_smoothing": args.label_smoothing, "patience": args.patience,
+                 "members": args.members,
+                 "mixed_precision": True if args.mixed_precision else None,
+                 "class_balanced": True if args.class_balanced else None}
+    if args.augment:
+        overrides["train_transform.augmentation"] = args.augment
+    for item in args.set or ():
+        key, _, text = item.partition("=")
+        if not key or not _:
+            raise FerTfError(f"--set expects FIELD=VALUE (e.g. optimizer.weight_decay=1e-4), "
+                             f"got {item!r}.")
+        try:
+            overrides[key] = json.loads(text)
+        except ValueError:
+            overrides[key] = text
+    return overrides
 
+
+def _fold(text):
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fold index or 'all', got {text!r}") from None
+
+
+def _cmd_train(args):
+    from fer_tf.training.runner import DataOptions, train_run
+
+    data = DataOptions(detector=args.detector, margin=args.margin,
+                       interpolation=args.interpolation, clahe=args.clahe,
+                       cache_dir=args.cache_dir, max_train_images=args.max_train_images)
     metrics = train_run(args.model, args.out, dataset=args.dataset, data_dir=args.data_dir,
-                        epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                        fold=args.fold, mixed_precision=args.mixed_precision,
-                        overwrite=args.overwrite, resume=args.resume,
-                        augment=args.augment, synthetic=_synthetic_options(args),
-                        verbose=2 if os.environ.get("CI") else "auto")
+                        seed=args.seed, fold=args.fold, overwrite=args.overwrite,
+                        resume=args.resume, strategy=args.strategy,
+                        synthetic=_synthetic_options(args),
+                        recipe_overrides=_recipe_overrides(args),
+                        input_size=args.input_size, num_classes=args.num_classes, data=data)
+    if metrics.get("chief") is False:
+        print("Worker finished; the chief wrote the run folder.")
+        return
     out = os.path.abspath(args.out)
     print(f"\nRun folder: {out}")
-    print("  config.json, metrics.json, history.csv, checkpoints/best.keras")
-    print(f"  plots: {os.path.join(out, 'plots', 'learning_curves.png')}, "
-          f"{os.path.join(out, 'plots', 'confusion_matrix.png')}")
-    print(f"Held-out subjects: {', '.join(metrics.get('test_subjects') or []) or '-'}")
+    print("  config.json (the resolved recipe), metrics.json, checkpoints/best.keras"
+          + (", folds/<k>/" if len(metrics.get("folds", [])) > 1 else "")
+          + (", members/<m>/" if metrics.get("members", 1) > 1 else ""))
+    print(f"  plots: {os.path.join(out, 'plots', 'confusion_matrix.png')}")
+    if len(metrics.get("folds", [])) > 1:
+        print(f"Folds: {len(metrics['folds'])}; accuracy per fold "
+              + " ".join(f"{a:.3f}" for a in metrics["fold_accuracies"])
+              + "; figures below are from the fold-summed confusion matrix.")
+    else:
+        print(f"Held-out subjects: {', '.join(metrics.get('test_subjects') or []) or '-'}")
     _print_metrics(metrics)
 
 
@@ -95,6 +135,27 @@ def _cmd_data_synth(args):
           + json.dumps(written.get("per_class", written), indent=2))
 
 
+def _cmd_summary(args):
+    from fer_tf.errors import ConfigError
+    from fer_tf.evaluation import efficiency
+    from fer_tf.io import json_default
+
+    if args.all == bool(args.model):
+        raise ConfigError("fer-tf summary takes one MODEL name or --all")
+    if args.all:
+        summaries = efficiency.summarize_zoo(args.input_size, args.num_classes, args.latency)
+    else:
+        summaries = [efficiency.summarize_registered(args.model, args.input_size,
+                                                     args.num_classes, args.latency)]
+    if args.markdown:
+        print(efficiency.markdown_table(summaries), end="")
+    elif args.json:
+        print(json.dumps(summaries if args.all else summaries[0], indent=2,
+                         default=json_default))
+    else:
+        print("\n\n".join(efficiency.format_summary(s) for s in summaries))
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -108,30 +169,60 @@ def _positive_int(text):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="fer-tf", description="Facial-expression recognition: four papers in Keras 3.")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up and debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list registered models with parameter counts")
     p.add_argument("--json", action="store_true", help="print a JSON list")
     p.set_defaults(func=_cmd_models)
 
-    p = sub.add_parser("train", help="train a model and write a run folder")
+    p = sub.add_parser("train", help="train a model by its paper's recipe into a run folder")
     p.add_argument("model", help="registered model name (see `fer-tf models`)")
     p.add_argument("--dataset", default="synthetic",
                    help="synthetic (embedded, default), fer2013, ckplus, jaffe, sfew")
-    p.add_argument("--data-dir", help="the dataset's folder (real datasets)")
+    p.add_argument("--data-dir", help="the dataset's folder in its published layout")
     p.add_argument("--out", required=True, help="run folder to create")
-    p.add_argument("--epochs", type=_positive_int)
-    p.add_argument("--batch-size", type=_positive_int)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fold", type=int, default=0, help="fold index of k-fold protocols")
-    p.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute")
-    p.add_argument("--augment", action="store_true",
-                   help="flip/rotation/shift/zoom augmentation (the Sec. 4.1 baseline has none)")
-    p.add_argument("--synthetic-subjects", type=_positive_int,
+    g = p.add_argument_group("recipe overrides (default: the model's paper recipe)")
+    g.add_argument("--epochs", type=_positive_int)
+    g.add_argument("--batch-size", type=_positive_int)
+    g.add_argument("--lr", type=float, help="learning rate")
+    g.add_argument("--optimizer", help="adam, adamw, sgd, rmsprop, adadelta")
+    g.add_argument("--label-smoothing", type=float)
+    g.add_argument("--patience", type=_positive_int, help="early-stopping patience")
+    g.add_argument("--members", type=_positive_int,
+                   help="train N seeded members, combined by summed softmax")
+    g.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute")
+    g.add_argument("--class-balanced", action="store_true", help="class-balanced batches")
+    g.add_argument("--augment", nargs="?", const="default",
+                   help="training augmentation by name (flag alone: flip/rotation/shift/zoom)")
+    g.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="any recipe field, e.g. optimizer.weight_decay=1e-4 (repeatable)")
+    g = p.add_argument_group("data")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--fold", type=_fold, default=0,
+                   help="fold index of the dataset's protocol, or 'all' (default 0)")
+    g.add_argument("--input-size", type=_positive_int, nargs=2, metavar=("H", "W"),
+                   help="override the model's input size")
+    g.add_argument("--num-classes", type=_positive_int)
+    g.add_argument("--detector", choices=("haar", "dlib", "ssd", "none"),
+                   help="face detector for real images (default: haar; none for FER2013)")
+    g.add_argument("--margin", type=float, default=0.0, help="face box margin per side")
+    g.add_argument("--interpolation", default="area",
+                   help="crop resize interpolation: bilinear, area, lanczos3, bicubic")
+    g.add_argument("--clahe", action="store_true", help="CLAHE on the face crops")
+    g.add_argument("--cache-dir", help="face-crop cache folder")
+    g.add_argument("--max-train-images", type=_positive_int,
+                   help="stratified subset of the training split (CPU budgets)")
+    g.add_argument("--synthetic-subjects", type=_positive_int,
                    help="subjects of the embedded data (default 24)")
-    p.add_argument("--synthetic-per-class", type=_positive_int,
+    g.add_argument("--synthetic-per-class", type=_positive_int,
                    help="images per subject and class of the embedded data (default 6)")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--strategy", default="auto",
+                   choices=("auto", "default", "mirrored", "multiworker"),
+                   help="tf.distribute strategy; multiworker reads TF_CONFIG")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it is a fer_tf run folder")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.set_defaults(func=_cmd_train)
 
@@ -155,12 +246,30 @@ def build_parser():
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_data_synth)
+
+    p = sub.add_parser("summary", help="parameters, FLOPs (landmark paper Eq. 7-9), storage, "
+                                       "latency of registered models")
+    p.add_argument("model", nargs="?", help="registered model name (see `fer-tf models`)")
+    p.add_argument("--all", action="store_true", help="every registered model")
+    p.add_argument("--num-classes", type=_positive_int)
+    p.add_argument("--input-size", type=_positive_int, nargs=2, metavar=("H", "W"),
+                   help="image height and width (image models)")
+    p.add_argument("--json", action="store_true", help="print JSON with the per-layer rows")
+    p.add_argument("--markdown", action="store_true", help="print the efficiency table")
+    p.add_argument("--latency", action="store_true",
+                   help="also time batch 1 and 64 against this machine's fp32 matmul")
+    p.set_defaults(func=_cmd_summary)
     return parser
 
 
 def main(argv=None):
-    _quiet_tensorflow()
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # --verbose is accepted anywhere on the line, before or after the command.
+    verbose = "--verbose" in argv
+    args = build_parser().parse_args([a for a in argv if a != "--verbose"])
+    from fer_tf.quiet import quiet_tensorflow
+
+    quiet_tensorflow(verbose=verbose)
     try:
         args.func(args)
     except FerTfError as e:

@@ -348,7 +348,7 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
     """
     mixed = recipe.mixed_precision if mixed_precision is None else bool(mixed_precision)
     stages = recipe.resolved_stages()
-    writer = run if is_chief() else _scratch_run()
+    writer = run if is_chief() else scratch_run()
     scope = strategy.scope if strategy is not None else contextlib.nullcontext
     with precision_policy(mixed), scope():
         model = build_model()
@@ -385,7 +385,7 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
     return model, run.read_history()
 
 
-def _scratch_run():
+def scratch_run():
     """Non-chief workers write to a private temporary folder: their saves
     take part in the collective ops but never touch the shared run folder."""
     from fer_tf.evaluation.report import RunFolder

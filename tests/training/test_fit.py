@@ -146,3 +146,172 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert result["kind"] == "MirroredStrategy" and result["replicas"] == 2
     assert result["shape"] == [36, 3]
     assert len(result["loss"]) == 2 and np.isfinite(result["loss"]).all()
+
+
+def _two_output_model(num_classes=3, points=68):
+    """A tiny extractor with a landmark head and an expression head, named as
+    the landmark paper's parts so stages can freeze them by name."""
+    inputs = keras.Input((16, 16, 1))
+    extractor = keras.Sequential([keras.layers.Conv2D(4, 3, activation="relu"),
+                                  keras.layers.GlobalAveragePooling2D()], name="extractor")
+    features = extractor(inputs)
+    landmarks = keras.layers.Dense(2 * points, name="landmark_head")(features)
+    hidden = keras.layers.Dense(8, name="expression_head_hidden")(features)
+    labels = keras.layers.Dense(num_classes, activation="softmax", dtype="float32",
+                                name="expression_head")(hidden)
+    return keras.Model(inputs, {"landmarks": landmarks, "labels": labels}, name="two_output")
+
+
+def _three_stage_recipe(epochs=1):
+    from fer_tf.training.recipes import Stage
+
+    landmark_opt = OptimizerConfig("adam", 1e-2)
+    return Recipe(
+        name="three_stage", epochs=epochs, batch_size=8, optimizer=OptimizerConfig("adam", 1e-4),
+        loss={"labels": "sparse_categorical_crossentropy", "landmarks": "mae"},
+        metrics={"labels": ["accuracy"], "landmarks": ["mae"]},
+        monitor="val_labels_accuracy",
+        stages=(Stage("landmarks", epochs, trainable=("extractor", "landmark_head"),
+                      optimizer=landmark_opt, loss={"landmarks": "mae"}, monitor="val_loss",
+                      mode="min"),
+                Stage("head", epochs, trainable=("expression_head",), optimizer=landmark_opt,
+                      loss={"labels": "sparse_categorical_crossentropy"}),
+                Stage("finetune", epochs, trainable=("extractor", "expression_head"),
+                      loss={"labels": "sparse_categorical_crossentropy"})))
+
+
+class _Snapshot(keras.callbacks.Callback):
+    """Records the extractor's weights when each stage begins and ends."""
+
+    def __init__(self):
+        super().__init__()
+        self.begin, self.end = [], []
+
+    def on_train_begin(self, logs=None):
+        self.begin.append([w.copy() for w in self.model.get_layer("extractor").get_weights()])
+
+    def on_train_end(self, logs=None):
+        self.end.append([w.copy() for w in self.model.get_layer("extractor").get_weights()])
+
+
+def test_two_output_model_trains_in_three_stages_and_resumes_after_a_stage(tmp_path):
+    fit.set_seed(0)
+    r = tiny_records()
+    train_ds = make_dataset(r, batch_size=8, training=True, with_landmarks=True)
+    val_ds = make_dataset(r, batch_size=8, with_landmarks=True)
+    run = RunFolder(tmp_path / "run", create=True)
+    run.write_config({"model": "two_output"})
+    snap = _Snapshot()
+    model, history = fit.train(_two_output_model, train_ds, val_ds, run, _three_stage_recipe(),
+                               callbacks=[snap], verbose=0)
+    stages = sorted(os.listdir(run.file("stages")))
+    assert stages == ["1-landmarks", "2-head", "3-finetune"]
+    for s in stages:
+        assert os.path.exists(run.file("stages", s, "stage.json"))
+        assert os.path.exists(run.file("stages", s, "checkpoints", "best.keras"))
+    assert history["stage"] == [1, 2, 3] and history["epoch"] == [1, 2, 3]
+    assert "landmarks_mae" in history and "labels_accuracy" in history
+    # Stage 1 trains the extractor, stage 2 leaves it frozen, stage 3 trains it again.
+    changed = [any(not np.allclose(a, b) for a, b in zip(begin, end))
+               for begin, end in zip(snap.begin, snap.end)]
+    assert changed == [True, False, True]
+    assert model.get_layer("extractor").trainable and not model.get_layer("landmark_head").trainable
+    assert os.path.exists(run.best_checkpoint)
+    out = keras.saving.load_model(run.best_checkpoint).predict(
+        np.zeros((2, 16, 16, 1), np.float32), verbose=0)
+    assert out["labels"].shape == (2, 3) and out["landmarks"].shape == (2, 136)
+
+    # A resumed run skips finished stages: remove the last stage's marker only.
+    os.remove(run.file("stages", "3-finetune", "stage.json"))
+    recorder = _EpochRecorder()
+    fit.train(_two_output_model, train_ds, val_ds, RunFolder(run.path, create=True, resume=True),
+              _three_stage_recipe(), callbacks=[recorder], verbose=0)
+    assert recorder.begun == [0], "only the unfinished stage ran again"
+
+
+def test_monitoring_val_loss_keeps_the_lowest_checkpoint(tmp_path):
+    """Regression: `mode` was not passed on, so monitoring val_loss kept the worst."""
+    fit.set_seed(0)
+    run = RunFolder(tmp_path / "run", create=True)
+    train_ds, val_ds = _data()
+    _, history = fit.train(_tiny_model, train_ds, val_ds, run,
+                           _recipe(4, monitor="val_loss", mode="min"), verbose=0)
+    with open(run.file("checkpoints", "best.json")) as f:
+        best = json.load(f)
+    assert best["value"] == pytest.approx(min(history["val_loss"]))
+    assert best["epoch"] == int(np.argmin(history["val_loss"])) + 1
+    assert min(history["val_loss"]) < max(history["val_loss"])
+
+
+def test_a_kill_during_the_best_checkpoint_save_keeps_the_previous_best(tmp_path, monkeypatch):
+    """Regression: best.keras was written in place, so a kill mid-save destroyed it."""
+    fit.set_seed(0)
+    run = RunFolder(tmp_path / "run", create=True)
+    train_ds, val_ds = _data()
+    model, _ = fit.train(_tiny_model, train_ds, val_ds, run, _recipe(1), verbose=0)
+    before = open(run.best_checkpoint, "rb").read()
+    with open(run.file("checkpoints", "best.json")) as f:
+        recorded = json.load(f)["value"]
+
+    def killed_save(self, path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"half a zip")
+        raise KeyboardInterrupt("killed during save")
+
+    monkeypatch.setattr(keras.Model, "save", killed_save)
+    checkpoint = fit.AtomicBestCheckpoint(run.best_checkpoint, "val_accuracy", "max")
+    checkpoint.set_model(model)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.on_epoch_end(5, {"val_accuracy": recorded + 1.0})
+    monkeypatch.undo()
+    assert open(run.best_checkpoint, "rb").read() == before
+    assert not [f for f in os.listdir(run.checkpoints_dir) if f.startswith(".tmp-")]
+    assert fit.read_best(run.best_checkpoint, "val_accuracy", "max") == recorded
+    keras.saving.load_model(run.best_checkpoint)
+    # A best.json that does not describe the file is not trusted; the history is.
+    with open(run.file("checkpoints", "best.json"), "w") as f:
+        json.dump({"monitor": "val_accuracy", "value": 99.0, "sha256": "stale"}, f)
+    rows = [{"epoch": 1, "val_accuracy": 0.25}, {"epoch": 2, "val_accuracy": 0.5}]
+    assert fit.read_best(run.best_checkpoint, "val_accuracy", "max", rows) == 0.5
+
+
+def test_members_are_sub_runs_and_a_finished_member_is_not_retrained(tmp_path):
+    run = RunFolder(tmp_path / "run", create=True)
+    train_ds, val_ds = _data()
+    calls = []
+
+    def train_member(m, sub):
+        calls.append(m)
+        fit.set_seed(m)
+        fit.train(_tiny_model, train_ds, val_ds, sub, _recipe(1), verbose=0)
+        return {"seed": m}
+
+    results = fit.run_subruns(run, "members", range(3), train_member)
+    assert results == {0: {"seed": 0}, 1: {"seed": 1}, 2: {"seed": 2}}
+    assert sorted(os.listdir(run.file("members"))) == ["0", "1", "2"]
+    for m in "012":
+        assert os.path.exists(run.file("members", m, "checkpoints", "best.keras"))
+    os.remove(run.file("members", "2", "result.json"))
+    fit.run_subruns(run, "members", range(3), train_member)
+    assert calls == [0, 1, 2, 2]
+
+
+def test_progress_is_one_line_per_epoch_in_files_and_pipes(monkeypatch):
+    import io
+
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert fit.progress_verbosity("auto") == 2
+    assert fit.progress_verbosity(0) == 0
+
+
+def test_recipe_label_smoothing_reaches_the_loss():
+    from fer_tf.training.recipes import make_loss
+
+    y_true = np.array([0, 1])
+    y_pred = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1]], np.float32)
+    plain = float(make_loss("sparse_categorical_crossentropy")(y_true, y_pred))
+    smooth = float(make_loss("sparse_categorical_crossentropy", 0.1)(y_true, y_pred))
+    q = np.eye(3)[y_true] * 0.9 + 0.1 / 3
+    expected = float(np.mean(-(q * np.log(y_pred)).sum(-1)))
+    assert smooth == pytest.approx(expected, rel=1e-5)
+    assert plain == pytest.approx(float(np.mean(-np.log([0.9, 0.8]))), rel=1e-5)
