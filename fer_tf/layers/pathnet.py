@@ -231,6 +231,20 @@ class PathNetLayer(keras.layers.Layer):
     def compute_output_shape(self, input_shape, path_shape=None):
         return tuple(input_shape[:-1]) + (self.units,)
 
+    def count_flops(self, input_shape, all_ops=False, path=None, **call_arguments):
+        """FLOPs per example of one call (the hook of
+        fer_tf.evaluation.efficiency): only the path's distinct modules
+        compute, 2 * D * U each (Eq. 8 of the landmark paper's counter);
+        `all_ops` adds their bias and ReLU and the aggregation."""
+        if path is None:
+            raise ConfigError("PathNetLayer.count_flops needs the path of the call")
+        active = int(np.unique(ops.convert_to_numpy(path)).size)
+        per_row = 2 * int(input_shape[-1]) * self.units * active
+        if all_ops:
+            per_row += 2 * self.units * active + (active - 1) * self.units
+            per_row += self.units if self.aggregation == "mean" else 0
+        return per_row * int(np.prod(input_shape[:-1], dtype=np.int64))
+
     def frozen_modules(self):
         """(M,) bool numpy array: True where a module is frozen."""
         return ops.convert_to_numpy(self.frozen) > 0.5
