@@ -9,6 +9,7 @@ import pytest
 from fer_tf.data import ibug68
 from fer_tf.errors import ConfigError, DatasetError
 from fer_tf.layers.landmark_augment import LandmarkAwareAugmentation
+from tests.helpers.layer_test import run_layer_test
 
 PERM = ibug68.FLIP_PERMUTATION
 # Landmarks that get a dot: closed under the flip permutation (36<->45,
@@ -194,42 +195,36 @@ class _Replay:
         return self.outputs
 
 
-def test_get_config_round_trip():
-    layer = LandmarkAwareAugmentation(
-        rotation=10, translation=0.1, shear=0.2, zoom=0.1, horizontal_flip=False,
-        normalize_images=False, normalize_landmarks=True, interpolation="nearest",
-        fill_mode="constant", fill_value=3.0, seed=9, name="aug",
+def test_layer_contract():
+    # Build, symbolic/eager calls, config and .keras round trips, one fit
+    # step (the random path inside a compiled train step) and the JAX
+    # backend, compared in inference mode, where the layer only rescales.
+    images, points = dot_batch(6)
+    result = run_layer_test(
+        LandmarkAwareAugmentation,
+        init_kwargs=dict(
+            rotation=10, translation=0.1, shear=0.2, zoom=0.1, interpolation="nearest",
+            fill_mode="constant", fill_value=3.0, seed=9, name="aug",
+        ),
+        input_data={"images": images, "landmarks": points},
+        expected_output_shape={"images": (4, 56, 64, 2), "landmarks": (4, 68, 2)},
+        expected_num_trainable_weights=0,
+        expected_num_non_trainable_weights=0,
     )
-    config = layer.get_config()
-    clone = LandmarkAwareAugmentation.from_config(config)
-    assert clone.get_config() == config
-    assert config["zoom"] == 0.1 and config["fill_mode"] == "constant" and config["seed"] == 9
+    assert result["layer"].get_config()["zoom"] == 0.1
+    np.testing.assert_allclose(result["outputs"]["landmarks"], points / [64.0, 56.0],
+                               atol=1e-6)
+    np.testing.assert_allclose(result["outputs"]["images"], images / 127.5 - 1.0,
+                               atol=1e-6)
+
+
+def test_seeded_clone_from_config_repeats_the_augmentation():
+    layer = LandmarkAwareAugmentation(shear=0.2, horizontal_flip=False, seed=9)
+    clone = LandmarkAwareAugmentation.from_config(layer.get_config())
     images, points = dot_batch(1)
     inputs = {"images": images, "landmarks": points}
-    np.testing.assert_array_equal(
-        layer(inputs, training=True)["landmarks"], clone(inputs, training=True)["landmarks"]
-    )
-
-
-def test_keras_file_round_trip(tmp_path):
-    inputs = {
-        "images": keras.Input((56, 64, 2), name="images"),
-        "landmarks": keras.Input((68, 2), name="landmarks"),
-    }
-    outputs = LandmarkAwareAugmentation(rotation=5, seed=4, name="augment")(inputs)
-    model = keras.Model(inputs, outputs)
-    path = tmp_path / "augment.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert isinstance(loaded.get_layer("augment"), LandmarkAwareAugmentation)
-    assert loaded.get_layer("augment").rotation == 5.0
-    images, points = dot_batch(6)
-    data = {"images": images, "landmarks": points}
-    expected, got = model(data, training=False), loaded(data, training=False)
-    for key in ("images", "landmarks"):
-        np.testing.assert_allclose(got[key], expected[key], atol=1e-6)
-    np.testing.assert_allclose(got["landmarks"], points / [64.0, 56.0], atol=1e-6)
-    augmented = loaded(data, training=True)["landmarks"]
+    augmented = layer(inputs, training=True)["landmarks"]
+    np.testing.assert_array_equal(augmented, clone(inputs, training=True)["landmarks"])
     assert not np.allclose(augmented, points / [64.0, 56.0])
 
 

@@ -9,6 +9,7 @@ from fer_tf.layers.pathnet import (
     active_module_weights,
     first_occurrence_slot,
 )
+from tests.helpers.layer_test import SingleLayerModel, run_layer_test
 
 D, M, U = 16, 5, 4
 
@@ -114,51 +115,45 @@ def test_freeze_and_reinitialize_unfrozen_keeps_frozen_bits():
         layer.freeze_modules([M])
 
 
-def test_weights_counts_and_config_round_trip():
-    layer = _layer("sum")
-    assert len(layer.trainable_weights) == 2
-    assert len(layer.non_trainable_weights) == 1
-    clone = PathNetLayer.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
+@pytest.mark.parametrize("aggregation", ["mean", "sum"])
+def test_layer_contract(aggregation):
+    # symbolic=False: PathNetLayer.compute_output_shape(input_shape, ...)
+    # does not name call()'s `inputs` argument (Keras wants `inputs_shape`),
+    # so Keras refuses to call it on a keras.Input; the helper then wraps
+    # the layer in a one-layer subclassed model instead of a functional one.
+    result = run_layer_test(
+        PathNetLayer,
+        init_kwargs=dict(num_modules=M, units=U, aggregation=aggregation, seed=7),
+        input_data=_x(),
+        call_kwargs={"path": np.array([4, 0, 2], "int32")},
+        expected_output_shape=(3, U),
+        expected_num_trainable_weights=2,
+        expected_num_non_trainable_weights=1,
+        symbolic=False,
+        jax=aggregation == "mean",  # one JAX run covers the shared code
+    )
+    np.testing.assert_allclose(
+        result["outputs"], _reference(result["layer"], _x(), [4, 0, 2], aggregation),
+        atol=1e-5,
+    )
+
+
+def test_bad_aggregation_raises():
     with pytest.raises(ConfigError, match="aggregation"):
         PathNetLayer(aggregation="max")
 
 
-@keras.saving.register_keras_serializable(package="fer_tf_tests")
-class _FixedPathModel(keras.Model):
-    """Wraps a PathNetLayer with a fixed path so it can live in a .keras file."""
-
-    def __init__(self, path, layer=None, **kwargs):
-        super().__init__(**kwargs)
-        self.module_path = list(path)
-        self.pathnet = layer or PathNetLayer(num_modules=M, units=U, aggregation="sum")
-
-    def call(self, inputs):
-        return self.pathnet(inputs, np.array(self.module_path, "int32"))
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "path": self.module_path,
-            "layer": keras.saving.serialize_keras_object(self.pathnet),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["layer"] = keras.saving.deserialize_keras_object(config["layer"])
-        return cls(**config)
-
-
-def test_keras_file_round_trip(tmp_path):
-    model = _FixedPathModel([0, 3])
+def test_frozen_bits_survive_a_keras_file(tmp_path):
+    model = SingleLayerModel(
+        PathNetLayer(num_modules=M, units=U, aggregation="sum"),
+        call_kwargs={"path": np.array([0, 3], "int32")},
+    )
     x = _x()
     expected = keras.ops.convert_to_numpy(model(x))
-    model.pathnet.freeze_modules([3])
+    model.inner.freeze_modules([3])
     path = tmp_path / "pathnet_layer.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert isinstance(loaded.pathnet, PathNetLayer)
-    assert loaded.pathnet.aggregation == "sum"
+    assert isinstance(loaded.inner, PathNetLayer) and loaded.inner.aggregation == "sum"
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), expected, atol=1e-6)
-    np.testing.assert_array_equal(loaded.pathnet.frozen_modules(), model.pathnet.frozen_modules())
+    np.testing.assert_array_equal(loaded.inner.frozen_modules(), model.inner.frozen_modules())
