@@ -53,7 +53,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from fer_tf.errors import FerTfError
-    from fer_tf.models.applications import BACKBONES
+    from fer_tf.models.pathnet.baselines import TABLE_I_BACKBONES as BACKBONES
     from fer_tf.models.pathnet import PAPER, SMOKE
     from fer_tf.models.pathnet import experiment as exp
 

@@ -26,6 +26,7 @@ from fer_tf.data.protocols import stratified_kfold
 from fer_tf.errors import ConfigError, DatasetError, FerTfError
 from fer_tf.evaluation.report import RunFolder, comparison_table
 from fer_tf.io import atomic_write_json, atomic_write_text
+from fer_tf.models.pathnet.baselines import run_baselines
 from fer_tf.models.pathnet.evolution import TaskData
 from fer_tf.models.pathnet.presets import PAPER
 from fer_tf.models.pathnet.transfer import run_transfer_experiment
@@ -219,35 +220,6 @@ def summary(metrics):
     return out
 
 
-def run_baselines(faces_by_dataset, out_plots, models, weights=None, epochs=3, fold=0,
-                  seed=0, input_size=32):
-    """Table I: fine-tunes each keras.applications model on each dataset's
-    face crops and returns {model: {dataset: final training loss}}."""
-    import tensorflow as tf
-
-    from fer_tf.models.applications import finetune, get_backbone
-
-    losses = {}
-    for model_name in models:
-        backbone = get_backbone(model_name)
-        size = max(input_size, backbone.min_size)
-        losses[model_name] = {}
-        for dataset, records in faces_by_dataset.items():
-            task = fold_task(records, fold, seed=seed)
-            shape = (records.image_shape[0], records.image_shape[1], 1)
-
-            def prepare(x):
-                x = (x.reshape((-1,) + shape) * 255.0).astype(np.float32)
-                return tf.image.resize(x, (size, size)).numpy() if size != shape[0] else x
-
-            result = finetune(model_name, prepare(task.x_train), task.y_train,
-                              prepare(task.x_test), task.y_test, epochs=epochs,
-                              weights=weights, input_shape=(size, size, 1),
-                              num_classes=task.num_classes, seed=seed, verbose=0)
-            losses[model_name][dataset] = float(result["final_train_loss"])
-    return losses
-
-
 def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSettings(),
         synthetic=SyntheticVideoSettings(), folds=(0,), iterations=None, seed=0,
         experiments=tuple(EXPERIMENTS), baselines=(), baseline_weights=None,
@@ -267,7 +239,7 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
                           f"{sorted(EXPERIMENTS)}.")
     if baselines:
         # Fail before hours of evolution, not after, when a weights file is absent.
-        from fer_tf.models.applications import resolve_imagenet_weights
+        from fer_tf.models.backbones import resolve_imagenet_weights
 
         for model_name in baselines:
             resolve_imagenet_weights(model_name, baseline_weights)
