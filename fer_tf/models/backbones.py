@@ -138,93 +138,51 @@ class Backbone:
         return self.weights_folder_url + self.notop_weights_file(alpha, input_shape)
 
 
+def _entry(name, constructor, module, mode, weights_file, folder_url, default_size=224,
+           min_size=32, **alpha_fields) -> Backbone:
+    return Backbone(name=name, constructor=constructor, preprocess=module.preprocess_input,
+                    preprocess_mode=mode, default_size=default_size, min_size=min_size,
+                    weights_file=weights_file, weights_folder_url=folder_url, **alpha_fields)
+
+
 def _resnet(name: str, keras_name: str, constructor, module) -> Backbone:
-    v2 = keras_name.endswith("v2")
-    return Backbone(
-        name=name,
-        constructor=constructor,
-        preprocess=module.preprocess_input,
-        # ResNet v1 weights were converted from Caffe, ResNet v2 from TF-slim.
-        preprocess_mode="tf" if v2 else "caffe",
-        default_size=224,
-        min_size=32,
-        weights_file=f"{keras_name}_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        weights_folder_url=_KERAS_APPLICATIONS_URL + "resnet/",
-    )
+    # ResNet v1 weights were converted from Caffe, ResNet v2 from TF-slim.
+    mode = "tf" if keras_name.endswith("v2") else "caffe"
+    return _entry(name, constructor, module, mode,
+                  f"{keras_name}_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                  _KERAS_APPLICATIONS_URL + "resnet/")
 
 
 def _vgg(name: str, constructor, module) -> Backbone:
-    return Backbone(
-        name=name,
-        constructor=constructor,
-        preprocess=module.preprocess_input,
-        preprocess_mode="caffe",
-        default_size=224,
-        min_size=32,
-        weights_file=f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        weights_folder_url=_KERAS_APPLICATIONS_URL + f"{name}/",
-    )
+    return _entry(name, constructor, module, "caffe",
+                  f"{name}_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                  _KERAS_APPLICATIONS_URL + f"{name}/")
 
 
 _apps = keras.applications
 
 BACKBONES: Mapping[str, Backbone] = {
-    "efficientnet_b0": Backbone(
-        name="efficientnet_b0",
-        constructor=_apps.EfficientNetB0,
-        preprocess=_apps.efficientnet.preprocess_input,
-        preprocess_mode="none",
-        default_size=224,
-        min_size=32,
-        weights_file="efficientnetb0_notop.h5",
-        weights_folder_url=_EFFICIENTNET_URL,
-    ),
-    "densenet121": Backbone(
-        name="densenet121",
-        constructor=_apps.DenseNet121,
-        preprocess=_apps.densenet.preprocess_input,
-        preprocess_mode="torch",
-        default_size=224,
-        min_size=32,
-        weights_file="densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        weights_folder_url=_KERAS_APPLICATIONS_URL + "densenet/",
-    ),
-    "inception_v3": Backbone(
-        name="inception_v3",
-        constructor=_apps.InceptionV3,
-        preprocess=_apps.inception_v3.preprocess_input,
-        preprocess_mode="tf",
-        default_size=299,
-        min_size=75,
-        weights_file="inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        weights_folder_url=_KERAS_APPLICATIONS_URL + "inception_v3/",
-    ),
-    "mobilenet": Backbone(
-        name="mobilenet",
-        constructor=_apps.MobileNet,
-        preprocess=_apps.mobilenet.preprocess_input,
-        preprocess_mode="tf",
-        default_size=224,
-        min_size=32,
-        weights_file="mobilenet_{alpha}_{rows}_tf_no_top.h5",
-        weights_folder_url=_KERAS_APPLICATIONS_URL + "mobilenet/",
-        imagenet_alphas=(0.25, 0.5, 0.75, 1.0),
-        weights_sizes=(128, 160, 192, 224),
-        alpha_text=_mobilenet_v1_alpha,
-    ),
-    "mobilenet_v2": Backbone(
-        name="mobilenet_v2",
-        constructor=_apps.MobileNetV2,
-        preprocess=_apps.mobilenet_v2.preprocess_input,
-        preprocess_mode="tf",
-        default_size=224,
-        min_size=32,
-        weights_file="mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5",
-        weights_folder_url=_KERAS_APPLICATIONS_URL + "mobilenet_v2/",
-        imagenet_alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
-        weights_sizes=(96, 128, 160, 192, 224),
-        alpha_text=_mobilenet_v2_alpha,
-    ),
+    "efficientnet_b0": _entry("efficientnet_b0", _apps.EfficientNetB0, _apps.efficientnet,
+                              "none", "efficientnetb0_notop.h5", _EFFICIENTNET_URL),
+    "densenet121": _entry("densenet121", _apps.DenseNet121, _apps.densenet, "torch",
+                          "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                          _KERAS_APPLICATIONS_URL + "densenet/"),
+    "inception_v3": _entry("inception_v3", _apps.InceptionV3, _apps.inception_v3, "tf",
+                           "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                           _KERAS_APPLICATIONS_URL + "inception_v3/",
+                           default_size=299, min_size=75),
+    "mobilenet": _entry("mobilenet", _apps.MobileNet, _apps.mobilenet, "tf",
+                        "mobilenet_{alpha}_{rows}_tf_no_top.h5",
+                        _KERAS_APPLICATIONS_URL + "mobilenet/",
+                        imagenet_alphas=(0.25, 0.5, 0.75, 1.0),
+                        weights_sizes=(128, 160, 192, 224), alpha_text=_mobilenet_v1_alpha),
+    "mobilenet_v2": _entry("mobilenet_v2", _apps.MobileNetV2, _apps.mobilenet_v2, "tf",
+                           "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}"
+                           "_no_top.h5",
+                           _KERAS_APPLICATIONS_URL + "mobilenet_v2/",
+                           imagenet_alphas=(0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
+                           weights_sizes=(96, 128, 160, 192, 224),
+                           alpha_text=_mobilenet_v2_alpha),
     "resnet50": _resnet("resnet50", "resnet50", _apps.ResNet50, _apps.resnet),
     "resnet101": _resnet("resnet101", "resnet101", _apps.ResNet101, _apps.resnet),
     "resnet152": _resnet("resnet152", "resnet152", _apps.ResNet152, _apps.resnet),
