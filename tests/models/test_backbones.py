@@ -18,6 +18,7 @@ from fer_tf.models.backbones import (
     build_classifier,
     resolve_imagenet_weights,
 )
+from tests.helpers.layer_test import run_layer_test
 
 # The cheapest backbones: MobileNet v1 at width 0.25 and MobileNetV2 at 0.35.
 SMALL = {"mobilenet": 0.25, "mobilenet_v2": 0.35}
@@ -101,12 +102,18 @@ def test_preprocessing_layer_matches_keras_preprocess_input(name):
                                    rtol=1e-5, atol=1e-4)
 
 
-def test_preprocessing_layer_in_tf_data_config_and_bad_input():
+@pytest.mark.parametrize("mode", ImageNetInputPreprocessing.MODES)
+def test_preprocessing_layer_basics(mode):
+    run_layer_test(ImageNetInputPreprocessing, {"mode": mode}, _pixels((2, 5, 5, 1)),
+                   expected_output_shape=(2, 5, 5, 3), expected_num_trainable_weights=0,
+                   # One JAX subprocess covers the arithmetic modes; "tf" is a scale.
+                   jax=mode in ("caffe", "torch"), atol=1e-4)
+
+
+def test_preprocessing_layer_in_tf_data_and_bad_input():
     import tensorflow as tf
 
-    layer = ImageNetInputPreprocessing("torch", name="prep")
-    clone = ImageNetInputPreprocessing.from_config(layer.get_config())
-    assert clone.mode == "torch" and clone.name == "prep"
+    layer = ImageNetInputPreprocessing("torch")
     images = _pixels((4, 5, 5, 1))
     mapped = np.concatenate(list(tf.data.Dataset.from_tensor_slices(images).batch(2).map(layer)))
     np.testing.assert_allclose(mapped, keras.ops.convert_to_numpy(layer(images)), atol=1e-6)
