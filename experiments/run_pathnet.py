@@ -1,16 +1,20 @@
 """Reproduces the PathNet meta-transfer paper's three experiments (Sec. IV-C).
 
     python experiments/run_pathnet.py                      # embedded synthetic videos,
-                                                           # paper settings, < 15 min on 2 CPUs
+                                                           # paper settings, fold 1, seed 0
+    python experiments/run_pathnet.py --folds all --seeds 3   # means and 95% intervals
     python experiments/run_pathnet.py --savee DIR --enterface DIR   # your copies
     python experiments/run_pathnet.py --smoke              # same code in seconds (CI)
 
-Writes to --out (default runs/pathnet-<data>): metrics.json (per experiment the
-per-iteration transfer_accuracy / scratch_accuracy lists), results.md (our
-figures beside the paper's 93.75% SAVEE, 87.5% eNTERFACE, 75% SAVEE->eNTERFACE
-at iteration 3), experiments/<name>.json (curves, paths, fitness) and plots/
-(Figs. 3-8, best paths, population fitness). Wiring only: everything lives in
-fer_tf.models.pathnet.
+Writes to --out (default runs/pathnet-<data>): metrics.json (per experiment and
+iteration, mean / 95% interval / n / values over seeds x folds of the
+destination's training accuracy and loss - the paper's quantities - and of its
+held-out frame and video accuracy), results.md (those tables beside the
+paper's 93.75% SAVEE, 87.5% eNTERFACE, 75% SAVEE->eNTERFACE training accuracy
+at iteration 3), cells/ (every seed x fold run with curves, paths, fitness),
+timing.json (times, traces, memory) and plots/ (Figs. 3-8, best paths,
+population fitness). The same command and seed write the same metrics.json.
+Wiring only: everything lives in fer_tf.models.pathnet.
 """
 
 import argparse
@@ -18,6 +22,19 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _folds(text):
+    """'all' or comma-separated 1-based folds -> 0-based tuple."""
+    if text == "all":
+        return tuple(range(6))
+    try:
+        folds = tuple(int(f) - 1 for f in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'all' or folds like 1,2,3, got {text!r}")
+    if any(not 0 <= f < 6 for f in folds):
+        raise argparse.ArgumentTypeError(f"folds are 1..6, got {text!r}")
+    return folds
 
 
 def parse_args(argv=None):
@@ -28,10 +45,17 @@ def parse_args(argv=None):
     p.add_argument("--enterface", help="eNTERFACE'05 folder (subject N/<emotion>/...)")
     p.add_argument("--out", help="run folder (default runs/pathnet-<synthetic|real>)")
     p.add_argument("--smoke", action="store_true", help="tiny settings, seconds (CI)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="number of seeds, seed .. seed+N-1; each draws its own synthetic "
+                        "videos and evolutions (default 1)")
     p.add_argument("--iterations", type=int, help="source->destination rounds (paper: 4)")
     p.add_argument("--generations", type=int, help="tournaments per task (paper: 1000)")
-    p.add_argument("--folds", default="1",
+    p.add_argument("--epochs-per-path", type=int,
+                   help="train a path for this many epochs of its training set per "
+                        "evaluation instead of 50 minibatches of 16 (the other reading of "
+                        "Sec. IV-C1's '50 epochs')")
+    p.add_argument("--folds", default=(0,), type=_folds,
                    help="comma-separated 1-based folds of the 6-fold CV, or 'all' (default 1)")
     p.add_argument("--experiments", default=",".join(EXPERIMENTS),
                    help="comma-separated subset of " + ", ".join(EXPERIMENTS))
@@ -57,14 +81,9 @@ def main(argv=None):
     from fer_tf.models.pathnet import PAPER, SMOKE
     from fer_tf.models.pathnet import experiment as exp
 
-    config = SMOKE if args.smoke else PAPER
-    if args.generations:
-        config = config.replace(generations=args.generations)
     faces = exp.FaceSettings(crop_size=8 if args.smoke else args.crop_size, every=args.every,
                              max_frames=args.max_frames)
     synthetic = exp.SMOKE_VIDEOS if args.smoke else exp.SyntheticVideoSettings()
-    folds = (tuple(range(6)) if args.folds == "all"
-             else tuple(int(f) - 1 for f in args.folds.split(",")))
     baselines = ()
     if args.baselines:
         baselines = tuple(BACKBONES) if args.baselines == "all" else tuple(
@@ -72,9 +91,14 @@ def main(argv=None):
     data = "synthetic" if args.savee is None else "real"
     out = args.out or os.path.join("runs", f"pathnet-{data}{'-smoke' if args.smoke else ''}")
     try:
+        config = SMOKE if args.smoke else PAPER
+        if args.generations:
+            config = config.replace(generations=args.generations)
+        if args.epochs_per_path is not None:
+            config = config.replace(epochs_per_path=args.epochs_per_path)
         exp.run(out, savee_dir=args.savee, enterface_dir=args.enterface, config=config,
-                faces=faces, synthetic=synthetic, folds=folds, iterations=args.iterations,
-                seed=args.seed, experiments=tuple(args.experiments.split(",")),
+                faces=faces, synthetic=synthetic, folds=args.folds, iterations=args.iterations,
+                seed=args.seed, seeds=args.seeds, experiments=tuple(args.experiments.split(",")),
                 baselines=baselines, baseline_weights=args.baseline_weights,
                 baseline_epochs=1 if args.smoke else args.baseline_epochs,
                 overwrite=args.overwrite, resume=args.resume, cache_dir=args.cache_dir,

@@ -24,22 +24,51 @@ def test_run_pathnet_smoke_writes_the_papers_outputs(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["experiments"]) == {"savee_to_savee", "enterface_to_enterface",
                                            "savee_to_enterface"}
+    assert metrics["n"] == 1 and metrics["seeds"] == [0] and metrics["folds"] == [0]
     for name, m in metrics["experiments"].items():
-        assert len(m["transfer_accuracy"]) == len(m["scratch_accuracy"]) == 2
-        assert all(0.0 <= a <= 1.0 for a in m["transfer_accuracy"] + m["scratch_accuracy"])
+        for role in ("transfer", "scratch"):
+            for metric in ("train_accuracy", "test_accuracy", "test_video_accuracy"):
+                stat = m["figures"][f"{role}_{metric}"]
+                assert stat["n"] == [1, 1] and stat["ci95"] == [None, None]
+                assert all(0.0 <= a <= 1.0 for a in stat["mean"])
         for kind in ("accuracy_loss", "learning_curves", "best_paths", "fitness"):
             assert (out / "plots" / f"{name}_{kind}.png").stat().st_size > 1000
         assert (out / "experiments" / f"{name}.json").exists()
-    assert metrics["detection"]["savee"]["detection_rate"] > 0.8
+        assert (out / "cells" / name / "seed0-fold1.json").exists()
+    assert metrics["scratch_shared"] == {"savee": ["savee_to_savee"],
+                                         "enterface": ["enterface_to_enterface",
+                                                       "savee_to_enterface"]}
+    assert min(metrics["detection"]["savee"]["detection_rate"]) > 0.8
     table = (out / "results.md").read_text()
     assert "93.75" in table and "87.50" in table and "75.00" in table
+    assert "train acc." in table and "held-out video acc." in table and "n = 1" in table
+    assert "shared by enterface_to_enterface, savee_to_enterface" in table
 
     # A second run refuses the folder, --resume reuses every finished experiment.
     again = _run(["experiments/run_pathnet.py", "--smoke", "--out", str(out)])
     assert again.returncode == 2 and "not empty" in again.stderr
     resumed = _run(["experiments/run_pathnet.py", "--smoke", "--out", str(out), "--resume"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert resumed.stdout.count("already done") == 3
+    assert resumed.stdout.count("already done") == 3 + 2  # experiments + scratch runs
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+
+
+def test_run_pathnet_same_seed_same_metrics_one_trace_flat_memory(tmp_path):
+    """Issue 8: the same command and seed write an identical metrics.json (3
+    experiments x 2 iterations x 30 generations); one trace of the path
+    trainer per run; RSS after the last task within 50 MB of RSS after the
+    first."""
+    command = ["experiments/run_pathnet.py", "--smoke", "--generations", "30"]
+    runs = []
+    for name in ("a", "b"):
+        proc = _run(command + ["--out", str(tmp_path / name)])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append((tmp_path / name / "metrics.json").read_bytes())
+    assert runs[0] == runs[1]
+    timing = json.loads((tmp_path / "a" / "timing.json").read_text())
+    assert timing["tasks"] == 2 * (3 * 2 + 2) and timing["generations"] == 30 * 16
+    assert timing["traces"] == 1
+    assert timing["rss_growth_mb"] < 50
 
 
 def test_run_pathnet_bad_input_is_one_clear_message(tmp_path):

@@ -20,6 +20,9 @@ from fer_tf.models.pathnet.training import (
     check_features,
     check_labels,
     evaluate_path,
+    logit_scores,
+    majority_vote_accuracy,
+    path_logits,
 )
 
 
@@ -35,6 +38,8 @@ class TaskData:
         num_classes: int or None. Classes of the task's readout; None means
             max(y_train) + 1. Test labels >= num_classes raise DatasetError.
         name: str. Used in messages and progress bars.
+        test_groups: array (N_test,) or None. Video id of every test frame,
+            for the video-level (majority vote) accuracy.
     """
 
     x_train: np.ndarray
@@ -43,6 +48,7 @@ class TaskData:
     y_test: np.ndarray | None = None
     num_classes: int | None = None
     name: str = "task"
+    test_groups: np.ndarray | None = None
 
     def __post_init__(self):
         self.x_train = check_features(self.x_train, f"{self.name} training features")
@@ -75,6 +81,14 @@ class TaskData:
                 self.num_classes,
                 f"{self.name} test labels",
             )
+        if self.test_groups is not None:
+            self.test_groups = np.asarray(self.test_groups)
+            if self.x_test is None or self.test_groups.shape != (self.x_test.shape[0],):
+                raise DatasetError(
+                    f"{self.name}: test_groups needs one video id per test frame "
+                    f"({0 if self.x_test is None else self.x_test.shape[0]}), got "
+                    f"shape {self.test_groups.shape}"
+                )
 
     @property
     def input_dim(self):
@@ -124,23 +138,32 @@ class EvolutionResult:
     """Outcome of `evolve` on one task.
 
     best_path: (L, N) genotype with the highest recorded fitness at the end.
+    best_fitness: its fitness, the training accuracy over its last T
+        minibatches (the paper's "training accuracy", Sec. IV-C1/C2).
+    best_loss: its mean training loss over the same T minibatches (the
+        paper's "training loss").
     fitness_history: per generation, "winner", "loser" fitness and the "mean"
         recorded fitness of the population.
     train_curve: per generation, the winner's training "accuracy" (= fitness)
         and mean training "loss" over its T minibatches.
     test_curve: every `eval_every` generations, test "accuracy"/"loss" of the
         current best path (empty without test data).
-    test_accuracy / test_loss: of the final best path (None without test data).
+    test_accuracy / test_loss: held-out frame accuracy and loss of the final
+        best path (None without test data).
+    test_video_accuracy: held-out video-level accuracy (majority vote over a
+        video's frames) of the final best path (None without test_groups).
     """
 
     best_path: np.ndarray
     best_fitness: float | None
+    best_loss: float | None
     task_index: int
     fitness_history: dict
     train_curve: dict
     test_curve: dict
     test_accuracy: float | None
     test_loss: float | None
+    test_video_accuracy: float | None
     population: np.ndarray
     seconds: float
 
@@ -149,19 +172,34 @@ class EvolutionResult:
         return {
             "best_path": self.best_path.tolist(),
             "best_fitness": self.best_fitness,
+            "best_loss": self.best_loss,
             "task_index": self.task_index,
             "fitness_history": self.fitness_history,
             "train_curve": self.train_curve,
             "test_curve": self.test_curve,
             "test_accuracy": self.test_accuracy,
             "test_loss": self.test_loss,
+            "test_video_accuracy": self.test_video_accuracy,
             "population": self.population.tolist(),
             "seconds": self.seconds,
         }
 
 
+def _finite_or_none(value):
+    return None if np.isnan(value) else float(value)
+
+
 def evolve(
-    task, net, config, rng, *, task_index=None, progress=False, desc=None, on_generation=None
+    task,
+    net,
+    config,
+    rng,
+    *,
+    task_index=None,
+    trainer=None,
+    progress=False,
+    desc=None,
+    on_generation=None,
 ):
     """Evolve a population of paths of `net` on `task` (Sec. III-B2, IV-C1).
 
@@ -173,6 +211,8 @@ def evolve(
             minibatches: same rng state + same net state -> same result.
         task_index: int or None. Readout to train; None adds a fresh readout
             for `task.num_classes`.
+        trainer: PathTrainer or None. A trainer to reuse (one compile for a
+            whole run); None builds one for this task.
         progress: bool. Show a tqdm bar over generations.
         desc: str or None. Progress-bar label.
         on_generation: callable or None. Called as on_generation(generation,
@@ -201,17 +241,21 @@ def evolve(
             f"task {task.name!r} has {task.num_classes}"
         )
     started = time.perf_counter()
-    trainer = PathTrainer(
-        net,
-        task_index,
-        task.x_train,
-        task.y_train,
-        config.learning_rate,
-        jit_compile=config.jit_compile,
-    )
+    if trainer is None:
+        trainer = PathTrainer(config.learning_rate, jit_compile=config.jit_compile)
+    elif trainer.learning_rate != config.learning_rate:
+        raise ConfigError(
+            f"the trainer's learning rate {trainer.learning_rate} differs from the "
+            f"config's {config.learning_rate}"
+        )
+    trainer.bind(net, task_index, task.x_train, task.y_train)
     sampler = MinibatchSampler(task.x_train.shape[0], rng)
     tournament = MicrobialTournament.random(config, rng)
-    per_generation = 2 * config.steps_per_path * config.batch_size
+    steps = config.steps_for(task.x_train.shape[0])
+    per_generation = 2 * steps * config.batch_size
+    # Training loss of each member over its last T minibatches, cleared with
+    # its fitness when its genotype changes (MicrobialTournament.compete).
+    member_loss = np.full(len(tournament), np.nan)
     fitness_history = {"winner": [], "loser": [], "mean": []}
     train_curve = {"generation": [], "accuracy": [], "loss": []}
     test_curve = {"generation": [], "accuracy": [], "loss": []}
@@ -220,19 +264,20 @@ def evolve(
     ):
         first, second = tournament.pick()
         paths = np.stack([tournament.genotype(first), tournament.genotype(second)])
-        indices = sampler.draw(per_generation).reshape(
-            2, config.steps_per_path, config.batch_size
-        )
+        indices = sampler.draw(per_generation).reshape(2, steps, config.batch_size)
         accuracy, loss = trainer.train(paths, indices)
         fitness = accuracy.mean(axis=1)
         outcome = tournament.compete(first, second, float(fitness[0]), float(fitness[1]))
         winner_slot = 0 if outcome.winner == first else 1
+        winner_loss = float(loss[winner_slot].mean())
+        member_loss[outcome.winner] = winner_loss
+        member_loss[outcome.loser] = np.nan
         fitness_history["winner"].append(outcome.winner_fitness)
         fitness_history["loser"].append(outcome.loser_fitness)
         fitness_history["mean"].append(tournament.mean_fitness())
         train_curve["generation"].append(generation + 1)
         train_curve["accuracy"].append(outcome.winner_fitness)
-        train_curve["loss"].append(float(loss[winner_slot].mean()))
+        train_curve["loss"].append(winner_loss)
         if task.has_test and config.eval_every and (generation + 1) % config.eval_every == 0:
             test_accuracy, test_loss = evaluate_path(
                 net,
@@ -249,26 +294,27 @@ def evolve(
             on_generation(generation + 1, outcome)
     best = tournament.best()
     best_path = tournament.genotype(best)
-    test_accuracy = test_loss = None
+    test_accuracy = test_loss = test_video_accuracy = None
     if task.has_test:
-        test_accuracy, test_loss = evaluate_path(
-            net,
-            best_path,
-            task.x_test,
-            task.y_test,
-            task=task_index,
-            batch_size=config.eval_batch_size,
+        logits = path_logits(
+            net, best_path, task.x_test, task=task_index, batch_size=config.eval_batch_size
         )
-    best_fitness = tournament.fitness[best]
+        test_accuracy, test_loss = logit_scores(logits, task.y_test)
+        if task.test_groups is not None:
+            test_video_accuracy = majority_vote_accuracy(
+                logits, task.y_test, task.test_groups
+            )
     return EvolutionResult(
         best_path=best_path,
-        best_fitness=None if np.isnan(best_fitness) else float(best_fitness),
+        best_fitness=_finite_or_none(tournament.fitness[best]),
+        best_loss=_finite_or_none(member_loss[best]),
         task_index=task_index,
         fitness_history=fitness_history,
         train_curve=train_curve,
         test_curve=test_curve,
         test_accuracy=test_accuracy,
         test_loss=test_loss,
+        test_video_accuracy=test_video_accuracy,
         population=tournament.population,
         seconds=time.perf_counter() - started,
     )

@@ -1,23 +1,34 @@
 """The paper's three transfer experiments, end to end (Sec. IV).
 
 videos -> Viola-Jones face crops (Sec. III-A) -> flattened grey crops ->
-6-fold cross-validation split (Sec. IV) -> `run_transfer_experiment` per
-experiment -> metrics.json, plots (Figs. 3-8) and a table beside the paper's
-numbers. `experiments/run_pathnet.py` and the notebook only call `run`.
+6-fold cross-validation split (Sec. IV) -> per seed and fold: one scratch run
+per destination dataset (`run_scratch`) and `run_transfer_experiment` per
+experiment -> metrics.json (means and 95% intervals over seeds x folds),
+results.md (tables beside the paper's numbers, see `results`), plots
+(Figs. 3-8) and timing.json. `experiments/run_pathnet.py` and the notebook
+only call `run`.
 
 Reproduction notes: the paper does not state its input size; crops are
 32x32 grey (D = 1024, the CIFAR-sized input of Fernando et al.'s PathNet
 experiments that this architecture copies, Fig. 1). The paper reports one
-accuracy per iteration under 6-fold cross-validation without saying which
-fold; `run` evaluates fold 1 by default and any list of folds on request
-(the mean over the folds run is reported). Accuracies are on the held-out
-fold's frames; frames of one video never straddle train and test.
+figure per iteration under 6-fold cross-validation without saying which fold
+or how many runs; `run` evaluates fold 1 of seed 0 by default and any folds
+and number of seeds on request, every figure being a mean with its 95%
+confidence interval over the seeds x folds runs. Frames of one video never
+straddle train and test. Seeds: each synthetic dataset's seed depends only on
+its name and the run seed, each scratch run's on its destination, the seed
+and the fold, each experiment's on its name, the seed and the fold, so a run
+of a subset of the experiments reproduces their figures in the full run.
+metrics.json holds no timings (those go to timing.json), so the same command
+with the same seed writes the same metrics.json.
 """
 
 import dataclasses
+import json
 import os
 import shutil
 import time
+import zlib
 
 import numpy as np
 
@@ -26,10 +37,14 @@ from fer_tf.data.protocols import stratified_kfold
 from fer_tf.errors import ConfigError, DatasetError, FerTfError
 from fer_tf.evaluation.report import RunFolder, comparison_table
 from fer_tf.io import atomic_write_json, atomic_write_text
+from fer_tf.layers.pathnet import derive_seed
+from fer_tf.models.pathnet import results as results_lib
 from fer_tf.models.pathnet.baselines import run_baselines
 from fer_tf.models.pathnet.evolution import TaskData
 from fer_tf.models.pathnet.presets import PAPER
-from fer_tf.models.pathnet.transfer import run_transfer_experiment
+from fer_tf.models.pathnet.results import PAPER_RESULTS
+from fer_tf.models.pathnet.training import PathTrainer
+from fer_tf.models.pathnet.transfer import run_scratch, run_transfer_experiment
 
 #: (source dataset, destination dataset) of each experiment (Sec. IV-C).
 EXPERIMENTS = {
@@ -38,16 +53,7 @@ EXPERIMENTS = {
     "savee_to_enterface": ("savee", "enterface"),
 }
 
-#: What the paper reports for the destination at iteration 3 (Sec. IV-C2,
-#: Figs. 3, 5, 7); scratch = transfer minus the stated gain.
-PAPER_RESULTS = {
-    "savee_to_savee": {"figure": "Fig. 3", "transfer_accuracy": 93.75,
-                       "scratch_accuracy": 87.5, "transfer_loss": 0.16},
-    "enterface_to_enterface": {"figure": "Fig. 5", "transfer_accuracy": 87.5,
-                               "scratch_accuracy": 68.75, "transfer_loss": 0.45},
-    "savee_to_enterface": {"figure": "Fig. 7", "transfer_accuracy": 75.0,
-                           "scratch_accuracy": None, "transfer_loss": 0.59},
-}
+#: The iteration whose figures Table I reports (Sec. IV-C2: "at iteration 3").
 PAPER_ITERATION = 3
 
 #: Table I training losses (SAVEE, eNTERFACE) of the fine-tuned baselines.
@@ -137,52 +143,26 @@ def fold_task(records, fold, num_folds=6, seed=0, name=None):
         raise ConfigError(f"fold must be in [0, {len(folds) - 1}], got {fold}.")
     f = folds[fold]
     x = features(records)
+    groups = None if records.groups is None else records.groups[f.test]
     return TaskData(x[f.train], records.labels[f.train], x[f.test], records.labels[f.test],
-                    num_classes=len(labels_lib.SIX_BASIC), name=name or records.name)
+                    num_classes=len(labels_lib.SIX_BASIC), name=name or records.name,
+                    test_groups=groups)
 
 
-#: Generations averaged for a run's final training loss (one tournament
-#: winner's loss is too noisy to report alone).
-TRAIN_LOSS_WINDOW = 50
+def _name_salt(text):
+    return zlib.crc32(text.encode("utf-8"))
 
 
-def add_training_losses(result, window=TRAIN_LOSS_WINDOW):
-    """Per iteration, the destination's final training loss: the mean winner
-    loss over the last `window` generations. The paper's loss figures (0.16,
-    0.45, 0.59 and Table I) are training losses, so the table compares these."""
-    for role in ("transfer", "scratch"):
-        result[f"{role}_train_loss"] = [float(np.mean(c["train_loss"][-window:]))
-                                        for c in result["curves"].get(role, [])]
-    return result
+def dataset_seed(dataset, seed):
+    """Seed of the embedded synthetic `dataset` for run seed `seed`: it depends
+    on nothing else (not on which experiments run)."""
+    return derive_seed(seed, _name_salt(f"synthetic:{dataset}"))
 
 
-def _mean_over_folds(results):
-    keys = ("transfer_accuracy", "transfer_loss", "scratch_accuracy", "scratch_loss",
-            "source_accuracy", "source_loss", "transfer_train_loss", "scratch_train_loss")
-    return {k: np.mean([r[k] for r in results], axis=0).tolist() for k in keys}
-
-
-def results_table(metrics):
-    """Markdown: our destination test accuracy and training loss beside the paper's."""
-    rows = []
-    it = PAPER_ITERATION - 1
-    for name, m in metrics["experiments"].items():
-        paper = PAPER_RESULTS[name]
-        it = min(PAPER_ITERATION, len(m["transfer_accuracy"])) - 1
-        row = {"name": f"{name} ({paper['figure']})",
-               "transfer": 100 * m["transfer_accuracy"][it],
-               "paper_transfer": paper["transfer_accuracy"],
-               "scratch": (100 * m["scratch_accuracy"][it] if m["scratch_accuracy"] else None),
-               "paper_scratch": paper["scratch_accuracy"],
-               "loss": m["transfer_train_loss"][it], "paper_loss": paper["transfer_loss"],
-               "per_iteration": " / ".join(f"{100 * a:.1f}" for a in m["transfer_accuracy"])}
-        rows.append(row)
-    header = ["experiment", f"transfer acc. % (it. {it + 1})", f"paper (it. {PAPER_ITERATION})",
-              "scratch acc. %", "paper", "transfer training loss", "paper",
-              "transfer acc. per iteration"]
-    return comparison_table(rows, columns=("transfer", "paper_transfer", "scratch",
-                                           "paper_scratch", "loss", "paper_loss",
-                                           "per_iteration"), headers=header)
+def task_seed(kind, name, seed, fold):
+    """Seed of one scratch run (kind "scratch", name = destination) or one
+    experiment (kind "experiment") for a run seed and a 0-based fold."""
+    return derive_seed(seed, fold, _name_salt(f"{kind}:{name}"))
 
 
 def table_i(baseline_losses, metrics):
@@ -192,9 +172,10 @@ def table_i(baseline_losses, metrics):
         paper = PAPER_TABLE_I.get(name, (None, None))
         rows.append({"name": name, "savee": losses.get("savee"), "paper_savee": paper[0],
                      "enterface": losses.get("enterface"), "paper_enterface": paper[1]})
-    it = PAPER_ITERATION - 1
-    final = {n: m["transfer_train_loss"][min(it, len(m["transfer_train_loss"]) - 1)]
-             for n, m in metrics["experiments"].items()}
+    final = {}
+    for n, m in metrics["experiments"].items():
+        means = m["figures"]["transfer_train_loss"]["mean"]
+        final[n] = means[min(PAPER_ITERATION, len(means)) - 1]
     rows.append({"name": "pathnet (ours, transfer)", "savee": final.get("savee_to_savee"),
                  "paper_savee": PAPER_TABLE_I["pathnet"][0],
                  "enterface": final.get("enterface_to_enterface"),
@@ -205,30 +186,40 @@ def table_i(baseline_losses, metrics):
                             digits=3)
 
 
-SUMMARY_KEYS = ("transfer_accuracy", "transfer_loss", "scratch_accuracy", "scratch_loss",
-                "source_accuracy", "source_loss", "per_fold_transfer_accuracy", "folds",
-                "best_paths", "frozen_modules", "task_names", "seconds",
-                "transfer_train_loss", "scratch_train_loss")
+def _rss_mb():
+    """Resident memory of this process in MiB (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
 
 
-def summary(metrics):
-    """metrics.json: per-experiment per-iteration figures; the curves and
-    fitness histories stay in experiments/<name>.json."""
-    out = {k: v for k, v in metrics.items() if k != "experiments"}
-    out["experiments"] = {name: {k: m[k] for k in SUMMARY_KEYS if k in m}
-                          for name, m in metrics["experiments"].items()}
-    return out
+def _cell(run_dir, resume, kind, seed, fold, compute, log):
+    """One (experiment or scratch, seed, fold) run, written at once so that
+    `resume` skips it after a crash."""
+    path = run_dir.file("cells", kind, f"seed{seed}-fold{fold + 1}.json")
+    if resume and os.path.exists(path):
+        with open(path) as f:
+            log(f"{kind}, seed {seed}, fold {fold + 1}: already done, resumed from {path}")
+            return json.load(f)
+    result = compute()
+    atomic_write_json(path, result)
+    return result
 
 
 def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSettings(),
-        synthetic=SyntheticVideoSettings(), folds=(0,), iterations=None, seed=0,
+        synthetic=SyntheticVideoSettings(), folds=(0,), iterations=None, seed=0, seeds=1,
         experiments=tuple(EXPERIMENTS), baselines=(), baseline_weights=None,
         baseline_epochs=3, overwrite=False, resume=False, cache_dir=None, progress=True,
         log=print):
     """Runs the experiments into the run folder `out` and returns metrics.
 
-    Each finished experiment is written at once (`experiments/<name>.json`),
-    so `resume=True` after a crash skips what is done.
+    Every (experiment, seed, fold) and every scratch (destination, seed, fold)
+    is one "cell" written at once (`cells/<kind>/seed<s>-fold<f>.json`), so
+    `resume=True` after a crash skips what is done. `seeds` runs the seeds
+    seed, seed + 1, ...; with synthetic data each seed also draws its own
+    videos. One PathTrainer (one compile) serves every task of the run.
     """
     if (savee_dir is None) != (enterface_dir is None):
         raise ConfigError("Give both --savee and --enterface (real data), or neither "
@@ -237,91 +228,154 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
     if unknown:
         raise ConfigError(f"Unknown experiment(s) {sorted(unknown)}; expected "
                           f"{sorted(EXPERIMENTS)}.")
+    if int(seed) < 0 or int(seeds) < 1:
+        raise ConfigError(f"--seed must be >= 0 and --seeds >= 1, got {seed} and {seeds}.")
+    folds = tuple(int(f) for f in folds)
+    if not folds or any(not 0 <= f < 6 for f in folds) or len(set(folds)) != len(folds):
+        raise ConfigError(f"folds must be distinct 1-based folds 1..6, got "
+                          f"{[f + 1 for f in folds]}.")
     if baselines:
         # Fail before hours of evolution, not after, when a weights file is absent.
         from fer_tf.models.backbones import resolve_imagenet_weights
 
         for model_name in baselines:
             resolve_imagenet_weights(model_name, baseline_weights)
+    run_seeds = [int(seed) + i for i in range(int(seeds))]
+    iterations = int(iterations or config.iterations)
     fresh = not os.path.isdir(out) or not os.listdir(out) or overwrite
     run_dir = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
     data = "synthetic" if savee_dir is None else "real"
     run_config = {"paper": "pathnet", "data": data, "savee_dir": savee_dir,
                   "enterface_dir": enterface_dir, "pathnet": config.to_dict(),
                   "faces": dataclasses.asdict(faces), "synthetic": dataclasses.asdict(synthetic),
-                  "folds": list(folds), "iterations": iterations or config.iterations,
-                  "seed": seed, "experiments": list(experiments),
+                  "folds": list(folds), "iterations": iterations, "seed": int(seed),
+                  "seeds": run_seeds, "experiments": list(experiments),
                   "baselines": list(baselines)}
     run_dir.write_config(run_config)
-    started = time.time()
+    started = time.perf_counter()
     dirs = {"savee": savee_dir, "enterface": enterface_dir}
     needed = sorted({d for e in experiments for d in EXPERIMENTS[e]})
-    faces_by_dataset, detection = {}, {}
-    for i, dataset in enumerate(needed):
-        try:
-            records, stats = load_faces(dataset, dirs[dataset], faces, synthetic,
-                                        seed=seed + 101 * i, cache_dir=cache_dir,
-                                        progress=progress)
-        except FerTfError:
-            if fresh:  # unreadable data: leave no run folder behind
-                shutil.rmtree(run_dir.path, ignore_errors=True)
-            raise
-        faces_by_dataset[dataset] = records
-        detection[dataset] = {"frames": stats["frames"],
-                              "detection_rate": stats["detection_rate"],
-                              "videos": len(stats["per_video"])}
-        log(f"{dataset}: {stats['frames']} frames from {len(stats['per_video'])} videos, "
-            f"Viola-Jones found exactly one face in {stats['detection_rate']:.1%} "
-            f"(other frames reuse the previous box)")
-
-    metrics = {"data": data, "detection": detection, "experiments": {},
-               "paper": PAPER_RESULTS}
+    shared = {}
     for name in experiments:
-        done_path = run_dir.file("experiments", f"{name}.json")
-        if resume and os.path.exists(done_path):
-            import json
+        shared.setdefault(EXPERIMENTS[name][1], []).append(name)
+    faces_by_seed, detection = {}, {}
+    for s in run_seeds:
+        faces_by_seed[s] = {}
+        for dataset in needed:
+            if data == "real" and s != run_seeds[0]:  # real videos do not depend on the seed
+                faces_by_seed[s][dataset] = faces_by_seed[run_seeds[0]][dataset]
+                continue
+            try:
+                records, stats = load_faces(dataset, dirs[dataset], faces, synthetic,
+                                            seed=dataset_seed(dataset, s),
+                                            cache_dir=cache_dir, progress=progress)
+            except FerTfError:
+                if fresh:  # unreadable data: leave no run folder behind
+                    shutil.rmtree(run_dir.path, ignore_errors=True)
+                raise
+            faces_by_seed[s][dataset] = records
+            entry = detection.setdefault(dataset, {"frames": [], "detection_rate": [],
+                                                   "videos": []})
+            entry["frames"].append(stats["frames"])
+            entry["detection_rate"].append(stats["detection_rate"])
+            entry["videos"].append(len(stats["per_video"]))
+            log(f"{dataset} (seed {s}): {stats['frames']} frames from "
+                f"{len(stats['per_video'])} videos, Viola-Jones found exactly one face in "
+                f"{stats['detection_rate']:.1%} (other frames reuse the previous box)")
+    faces_seconds = time.perf_counter() - started
 
-            with open(done_path) as f:
-                metrics["experiments"][name] = json.load(f)
-            log(f"{name}: already done, resumed from {done_path}")
-            continue
-        src_name, dst_name = EXPERIMENTS[name]
-        per_fold = []
+    trainer = PathTrainer(config.learning_rate, jit_compile=config.jit_compile)
+    # One training-set capacity for every task: one trace and one compile.
+    trainer.reserve(max(len(r) for per_seed in faces_by_seed.values()
+                        for r in per_seed.values()))
+    memory = {"tasks": 0, "generations": 0, "rss_mb_after_first_task": None}
+
+    def on_task(role, iteration, result):
+        memory["tasks"] += 1
+        memory["generations"] += len(result.fitness_history["winner"])
+        if memory["tasks"] == 1:
+            memory["rss_mb_after_first_task"] = _rss_mb()
+
+    evolution_started = time.perf_counter()
+    cells = {name: [] for name in experiments}
+    for s in run_seeds:
         for fold in folds:
-            source = fold_task(faces_by_dataset[src_name], fold, seed=seed, name=src_name)
-            destination = fold_task(faces_by_dataset[dst_name], fold, seed=seed,
-                                    name=dst_name)
-            log(f"{name}, fold {fold + 1}: source {len(source.y_train)} train frames, "
-                f"destination {len(destination.y_train)} train / "
-                f"{len(destination.y_test)} test frames")
-            per_fold.append(add_training_losses(run_transfer_experiment(
-                source, destination, config, iterations=iterations, seed=seed + fold,
-                progress=progress)))
-        result = dict(per_fold[0])
-        result.update(_mean_over_folds(per_fold))
-        result["folds"] = list(folds)
-        result["per_fold_transfer_accuracy"] = [r["transfer_accuracy"] for r in per_fold]
-        atomic_write_json(done_path, result)
-        metrics["experiments"][name] = result
-        log(f"{name}: transfer accuracy per iteration "
-            f"{[round(100 * a, 1) for a in result['transfer_accuracy']]}, "
-            f"scratch {[round(100 * a, 1) for a in result['scratch_accuracy']]}")
+            tasks = {d: fold_task(faces_by_seed[s][d], fold, seed=s, name=d) for d in needed}
+            scratch = {}
+            for destination in shared:
+                log(f"scratch on {destination}, seed {s}, fold {fold + 1}: "
+                    f"{len(tasks[destination].y_train)} train / "
+                    f"{len(tasks[destination].y_test)} test frames")
+                scratch[destination] = _cell(
+                    run_dir, resume, f"scratch-{destination}", s, fold,
+                    lambda: run_scratch(tasks[destination], config, iterations=iterations,
+                                        seed=task_seed("scratch", destination, s, fold),
+                                        trainer=trainer, progress=progress,
+                                        on_task=on_task), log)
+            for name in experiments:
+                src_name, dst_name = EXPERIMENTS[name]
+                log(f"{name}, seed {s}, fold {fold + 1}: source "
+                    f"{len(tasks[src_name].y_train)} train frames")
+                cell = _cell(
+                    run_dir, resume, name, s, fold,
+                    lambda: run_transfer_experiment(
+                        tasks[src_name], tasks[dst_name], config, iterations=iterations,
+                        seed=task_seed("experiment", name, s, fold),
+                        scratch=scratch[dst_name], trainer=trainer, progress=progress,
+                        on_task=on_task), log)
+                cells[name].append(dict(cell, run_seed=s, fold=fold))
+                log(f"{name}, seed {s}, fold {fold + 1}: destination training accuracy "
+                    f"per iteration {[round(100 * a, 1) for a in cell['transfer_train_accuracy']]}"
+                    f", scratch {[round(100 * a, 1) for a in cell['scratch_train_accuracy']]}")
+    evolution_seconds = time.perf_counter() - evolution_started
+    rss_last = _rss_mb()
 
+    metrics = {"data": data, "detection": detection, "seeds": run_seeds,
+               "folds": list(folds), "n": len(run_seeds) * len(folds),
+               "iterations": iterations, "paper": PAPER_RESULTS, "scratch_shared": shared,
+               "experiments": {}}
+    for name, runs in cells.items():
+        src_name, dst_name = EXPERIMENTS[name]
+        metrics["experiments"][name] = {
+            "source": src_name, "destination": dst_name,
+            "scratch_run": f"scratch-{dst_name}",
+            "figures": results_lib.aggregate(runs),
+            "runs": [{"seed": r["run_seed"], "fold": r["fold"] + 1,
+                      "best_paths": r["best_paths"], "frozen_modules": r["frozen_modules"]}
+                     for r in runs]}
+        atomic_write_json(run_dir.file("experiments", f"{name}.json"),
+                          metrics["experiments"][name])
+
+    plots_started = time.perf_counter()
     from fer_tf.models.pathnet import plots
 
-    for name, result in metrics["experiments"].items():
-        plots.plot_experiment(result, name, run_dir.plots_dir)
-    tables = "## PathNet transfer (destination accuracy)\n\n" + results_table(metrics)
+    for name, runs in cells.items():
+        plots.plot_experiment(runs[0], metrics["experiments"][name], name, run_dir.plots_dir)
+    plots_seconds = time.perf_counter() - plots_started
+    tables = results_lib.report(metrics)
     if baselines:
         log(f"Table I baselines: fine-tuning {', '.join(baselines)}")
-        losses = run_baselines(faces_by_dataset, run_dir.plots_dir, baselines,
+        losses = run_baselines(faces_by_seed[run_seeds[0]], run_dir.plots_dir, baselines,
                                weights=baseline_weights, epochs=baseline_epochs,
-                               fold=folds[0], seed=seed, input_size=faces.crop_size)
+                               fold=folds[0], seed=run_seeds[0], input_size=faces.crop_size)
         metrics["table_i"] = losses
         tables += "\n## Table I: training loss\n\n" + table_i(losses, metrics)
-    metrics["seconds"] = round(time.time() - started, 1)
     atomic_write_text(run_dir.file("results.md"), tables)
-    run_dir.write_metrics(summary(metrics))
+    run_dir.write_metrics(metrics)
+    first = memory["rss_mb_after_first_task"]
+    timing = {"seconds": round(time.perf_counter() - started, 2),
+              "faces_seconds": round(faces_seconds, 2),
+              "evolution_seconds": round(evolution_seconds, 2),
+              "plots_seconds": round(plots_seconds, 2),
+              "tasks": memory["tasks"], "generations": memory["generations"],
+              "traces": trainer.trace_count, "rss_mb_after_first_task": first,
+              "rss_mb_after_last_task": rss_last,
+              "rss_growth_mb": None if first is None or rss_last is None else rss_last - first}
+    atomic_write_json(run_dir.file("timing.json"), timing)
     log("\n" + tables)
-    log(f"Run folder: {run_dir.path} (metrics.json, results.md, plots/)")
-    return metrics
+    log(f"{timing['tasks']} tasks, {timing['generations']} generations in "
+        f"{timing['seconds']:.0f} s ({timing['evolution_seconds']:.0f} s evolving), "
+        f"{timing['traces']} trace(s) of the path trainer, RSS growth from the first "
+        f"to the last task {timing['rss_growth_mb'] or 0:.1f} MiB")
+    log(f"Run folder: {run_dir.path} (metrics.json, results.md, timing.json, plots/)")
+    return dict(metrics, timing=timing)

@@ -1,7 +1,8 @@
 """The paper's figures for one transfer experiment, as PNGs.
 
-- `<name>_accuracy_loss.png`: destination accuracy and loss per iteration,
-  transfer vs scratch (Figs. 3, 5, 7).
+- `<name>_accuracy_loss.png`: destination training accuracy, training loss
+  and held-out video accuracy per iteration, transfer vs scratch, with 95%
+  intervals (Figs. 3, 5, 7).
 - `<name>_learning_curves.png`: training accuracy and loss over generations
   per iteration, transfer vs scratch (Figs. 4, 6, 8).
 - `<name>_best_paths.png`: each task's best path as an L x M grid, frozen
@@ -23,22 +24,32 @@ def _plt():
     return plt
 
 
-def plot_accuracy_loss(result, name, path):
+def plot_accuracy_loss(summary, name, path):
+    """Figs. 3, 5, 7: per iteration, transfer vs scratch means with their 95%
+    intervals (error bars) over the run's seeds x folds."""
     plt = _plt()
-    its = np.arange(1, len(result["transfer_accuracy"]) + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    figures = summary["figures"]
+    its = np.arange(1, len(figures["transfer_train_accuracy"]["mean"]) + 1)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
     width = 0.38
-    for ax, metric, scale, unit in ((axes[0], "accuracy", 100, "%"), (axes[1], "loss", 1, "")):
-        ax.bar(its - width / 2, scale * np.asarray(result[f"transfer_{metric}"]), width,
-               label="transfer (PathNet)")
-        if result.get(f"scratch_{metric}"):
-            ax.bar(its + width / 2, scale * np.asarray(result[f"scratch_{metric}"]), width,
-                   label="from scratch")
-        ax.set_xticks(its, [f"iteration {i}" for i in its])
-        ax.set_ylabel(f"destination test {metric}{' (' + unit + ')' if unit else ''}")
+    panels = (("train_accuracy", 100, "destination training accuracy (%)"),
+              ("train_loss", 1, "destination training loss"),
+              ("test_video_accuracy", 100, "held-out video accuracy (%)"))
+    for ax, (metric, scale, label) in zip(axes, panels):
+        for offset, role, text in ((-width / 2, "transfer", "transfer (PathNet)"),
+                                   (width / 2, "scratch", "from scratch")):
+            stat = figures[f"{role}_{metric}"]
+            if not stat["mean"] or stat["mean"][0] is None:
+                continue
+            errors = [0.0 if e is None else scale * e for e in stat["ci95"]]
+            ax.bar(its + offset, scale * np.asarray(stat["mean"], dtype=float), width,
+                   yerr=errors, capsize=3, label=text)
+        ax.set_xticks(its, [f"it. {i}" for i in its])
+        ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"{name}: transfer vs scratch per iteration")
+        ax.legend(fontsize=8)
+    n = figures["transfer_train_accuracy"]["n"][0]
+    fig.suptitle(f"{name}: transfer vs scratch per iteration (mean, 95% interval, n = {n})")
     atomic_savefig(fig, path)
     plt.close(fig)
 
@@ -123,11 +134,13 @@ def plot_fitness(result, name, path):
     plt.close(fig)
 
 
-def plot_experiment(result, name, folder):
-    """Writes the four figures of one experiment into `folder`."""
+def plot_experiment(result, summary, name, folder):
+    """Writes the four figures of one experiment into `folder`: the
+    per-iteration bars from `summary` (the run's aggregated figures), the
+    curves and paths from `result` (one seed and fold)."""
     import os
 
-    plot_accuracy_loss(result, name, os.path.join(folder, f"{name}_accuracy_loss.png"))
+    plot_accuracy_loss(summary, name, os.path.join(folder, f"{name}_accuracy_loss.png"))
     plot_learning_curves(result, name, os.path.join(folder, f"{name}_learning_curves.png"))
     plot_best_paths(result, name, os.path.join(folder, f"{name}_best_paths.png"))
     plot_fitness(result, name, os.path.join(folder, f"{name}_fitness.png"))

@@ -8,7 +8,7 @@ Fernando et al., PathNet (arXiv:1701.08734, 2017), Sec. 2.
 Design (why it is fast): only the path's modules and the task readout change
 while a path is trained, so one compiled call
   1. gathers the path's N modules of every layer into a packed (D, N*U) kernel
-     (`PathNet.select`),
+     (`PathNetLayer.pack`),
   2. runs all T SGD steps on those local copies inside one loop
      (tf.while_loop / jax.lax.scan) - the per-step cost is that of the bare
      active-path network, with no sparse updates of the (M, D, U) weights,
@@ -17,12 +17,13 @@ while a path is trained, so one compiled call
      so they are bit-for-bit unchanged (Sec. III-B2).
 Both tournament paths run in the same compiled call, one after the other, so
 the second path sees the first path's updates (shared modules) exactly as in
-sequential training. The paths are a tensor argument: no retrace per path.
+sequential training. Paths, minibatch indices, the module weights, frozen
+masks and the readout are all arguments of the compiled function, so one
+trainer (one trace, one compile) serves every path, task and network of a run.
 
 Backends: TensorFlow (default) compiles with tf.function (+ XLA when
 `jit_compile`) and differentiates with tf.GradientTape; JAX compiles with
-jax.jit and runs the same keras.ops program on the variables' values inside a
-keras.StatelessScope (the mechanism of `stateless_call`), with
+jax.jit over the variables' values (state in, state out) with
 jax.value_and_grad and jax.lax.scan. The model math is the layers' keras.ops.
 """
 
@@ -31,7 +32,7 @@ import numpy as np
 from keras import ops
 
 from fer_tf.errors import ConfigError, DatasetError
-from fer_tf.layers.pathnet import first_occurrence_slot
+from fer_tf.layers.pathnet import active_module_weights, first_occurrence_slot
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
 
@@ -107,66 +108,109 @@ def _cross_entropy(labels, logits):
     )
 
 
+#: Training sets are zero-padded to a multiple of this many rows, so tasks of
+#: similar size share one compiled program (minibatch indices never reach the
+#: padding).
+ROW_BUCKET = 512
+
+
+def _bucket(num_examples):
+    return -(-int(num_examples) // ROW_BUCKET) * ROW_BUCKET
+
+
 class PathTrainer:
-    """Trains tournament paths of a PathNet on one task in one compiled call.
+    """Trains tournament paths of a PathNet in one compiled call, for any task.
 
     Sec. IV-C1: each path is trained with plain SGD on T minibatches; the
     per-minibatch training accuracy (before that minibatch's update) and loss
     are returned, the fitness being the mean accuracy. `train` takes P paths
     (P, L, N) and minibatch indices (P, T, B) and trains the paths one after
-    the other on the shared parameters. Changing paths or indices never
-    retraces (`trace_count` counts traces).
+    the other on the shared parameters.
+
+    One trainer serves a whole run: `bind(net, task, x, y)` points it at a
+    network, a readout and a training set. The network's module weights,
+    frozen masks and readout are variables passed to the compiled function,
+    and the paths and minibatch indices are tensors, so a new path, task,
+    network or experiment never retraces; only a new architecture, readout
+    size or training-set capacity can (`trace_count` counts traces; `reserve`
+    sizes the capacity up front so that a run compiles once).
 
     Args:
-        net: PathNet. A built network holding a readout for `task`.
-        task: int. Readout index of the task.
-        x: float array (num_examples, D). Training features.
-        y: int array (num_examples,). Training labels.
         learning_rate: float. SGD learning rate (paper: 0.02).
         jit_compile: bool. XLA-compile the TensorFlow loop (JAX always is).
 
     Example:
-    >>> trainer = PathTrainer(net, task, x, y, learning_rate=0.02)
+    >>> trainer = PathTrainer(learning_rate=0.02).bind(net, task, x, y)
     >>> accuracy, loss = trainer.train(paths, rng.integers(0, len(x), (2, 50, 16)))
     """
 
-    def __init__(self, net, task, x, y, learning_rate, jit_compile=True):
+    def __init__(self, learning_rate, jit_compile=True):
         self.backend = _require_supported_backend()
+        self.learning_rate = float(learning_rate)
+        if not self.learning_rate > 0:
+            raise ConfigError(f"learning_rate must be > 0, got {learning_rate!r}")
+        self.jit_compile = bool(jit_compile)
+        self.trace_count = 0
+        self.net = None
+        self.task = None
+        self.num_examples = 0
+        self._rows = 0
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+
+            # reduce_retracing: a second training-set capacity generalises the
+            # trace instead of adding one per capacity.
+            self._compiled = tf.function(
+                self._tf_program,
+                jit_compile=self.jit_compile,
+                autograph=False,
+                reduce_retracing=True,
+            )
+        else:
+            import jax
+
+            self._compiled = jax.jit(self._jax_program, static_argnums=(0,))
+
+    def reserve(self, num_examples):
+        """Make room for training sets of up to `num_examples` rows."""
+        self._rows = max(self._rows, _bucket(num_examples))
+        return self
+
+    def bind(self, net, task, x, y):
+        """Train `net`'s readout `task` on (x, y) from now on; returns self."""
         if not net.built:
             raise ConfigError("build the PathNet (net.build((None, D))) before training")
-        self.net = net
-        self.task = net.check_task(task)
+        task = net.check_task(task)
         x = check_features(x, "training features")
         if x.shape[1] != net.input_dim:
             raise DatasetError(
                 f"training features have {x.shape[1]} dimensions but the PathNet "
                 f"was built for {net.input_dim}"
             )
-        y = check_labels(y, x.shape[0], net.task_classes[self.task], "training labels")
-        self.num_examples = x.shape[0]
-        self.learning_rate = float(learning_rate)
-        self.jit_compile = bool(jit_compile)
-        self.trace_count = 0
-        self._x = ops.convert_to_tensor(x)
-        self._y = ops.convert_to_tensor(y)
-        readout = net.readouts[self.task]
-        self._variables = []
-        for layer in net.pathnet_layers:
-            self._variables += [layer.kernel, layer.bias, layer.frozen]
-        self._variables += [readout.kernel, readout.bias]
-        if self.backend == "tensorflow":
-            import tensorflow as tf
-
-            self._compiled = tf.function(
-                self._tf_program, jit_compile=self.jit_compile, autograph=False
-            )
-        else:
-            import jax
-
-            self._compiled = jax.jit(self._jax_program)
+        y = check_labels(y, x.shape[0], net.task_classes[task], "training labels")
+        self.reserve(x.shape[0])
+        padding = self._rows - x.shape[0]
+        self.net, self.task, self.num_examples = net, task, x.shape[0]
+        self._x = ops.convert_to_tensor(np.pad(x, ((0, padding), (0, 0))))
+        self._y = ops.convert_to_tensor(np.pad(y, (0, padding)))
+        readout = net.readouts[task]
+        layers = net.pathnet_layers
+        self._variables = (
+            [layer.kernel for layer in layers]
+            + [layer.bias for layer in layers]
+            + [layer.frozen for layer in layers]
+            + [readout.kernel, readout.bias]
+        )
+        # What the traced program reads from Python objects rather than
+        # tensors: a change of any of these must (and does) retrace.
+        activation = keras.activations.serialize(layers[0].activation)
+        self._architecture = (len(layers), net.units, net.aggregation, str(activation))
+        return self
 
     def train(self, paths, batch_indices):
         """Train each path on its minibatches -> (accuracy (P, T), loss (P, T))."""
+        if self.net is None:
+            raise ConfigError("PathTrainer.train before bind(net, task, x, y)")
         paths = np.asarray(paths)
         if paths.ndim != 3:
             raise ConfigError(f"paths must be (P, L, N), got shape {paths.shape}")
@@ -184,34 +228,61 @@ class PathTrainer:
         paths = paths.astype(np.int32)
         batch_indices = batch_indices.astype(np.int32)
         if self.backend == "tensorflow":
-            accuracy, loss = self._compiled(paths, batch_indices, self._x, self._y)
+            state = [variable.value for variable in self._variables]
+            accuracy, loss = self._compiled(
+                self._architecture, state, paths, batch_indices, self._x, self._y
+            )
         else:
             values = [variable.value for variable in self._variables]
             values, accuracy, loss = self._compiled(
-                values, paths, batch_indices, self._x, self._y
+                self._architecture, values, paths, batch_indices, self._x, self._y
             )
             for variable, value in zip(self._variables, values):
                 variable.assign(value)
         return ops.convert_to_numpy(accuracy), ops.convert_to_numpy(loss)
 
-    # Backend-neutral program (keras.ops); backend hooks below.
-    def _train_path(self, path, indices, x, y, value_and_grad, scan, write_rows):
-        net = self.net
-        num_layers = net.num_layers
+    # Backend-neutral program (keras.ops) on the state list
+    # [kernels (L), biases (L), frozen masks (L), readout kernel, readout bias];
+    # `write_rows` / `replace` return the updated state entry (in place on TF,
+    # a new array on JAX). Only the bound layers' pure methods (pack, unpack,
+    # forward_selected) are used, never their variables.
+    def _train_path(self, state, path, indices, x, y, value_and_grad, scan, write_rows, replace):
+        layers = self.net.pathnet_layers
+        num_layers = len(layers)
+        kernels = state[:num_layers]
+        biases = state[num_layers : 2 * num_layers]
+        frozens = state[2 * num_layers : 3 * num_layers]
         module_paths = ops.unstack(path, axis=0)
-        weights = net.slot_weights(path)
-        keeps = [
-            ops.repeat(1.0 - ops.take(layer.frozen, module_path, axis=0), net.units)
-            for layer, module_path in zip(net.pathnet_layers, module_paths)
+        weights = [
+            active_module_weights(module_path, self.net.aggregation)
+            for module_path in module_paths
         ]
-        params = net.select(path, self.task)
+        frozen_slots = [
+            ops.take(frozen, module_path, axis=0)
+            for frozen, module_path in zip(frozens, module_paths)
+        ]
+        keeps = [ops.repeat(1.0 - slots, self.net.units) for slots in frozen_slots]
+        packed = [
+            layer.pack(ops.take(kernel, module_path, axis=0), ops.take(bias, module_path, axis=0))
+            for layer, kernel, bias, module_path in zip(layers, kernels, biases, module_paths)
+        ]
+        params = [kernel for kernel, _ in packed] + [bias for _, bias in packed]
+        params += [ops.convert_to_tensor(state[-2]), ops.convert_to_tensor(state[-1])]
+
+        def forward(batch_x, params):
+            hidden = batch_x
+            for index, layer in enumerate(layers):
+                hidden = layer.forward_selected(
+                    hidden, params[index], params[num_layers + index], weights[index]
+                )
+            return ops.add(ops.matmul(hidden, params[-2]), params[-1])
 
         def step(params, rows):
             batch_x = ops.take(x, rows, axis=0)
             batch_y = ops.take(y, rows, axis=0)
 
             def loss_fn(params):
-                logits = net.forward_selected(batch_x, params, weights)
+                logits = forward(batch_x, params)
                 return _cross_entropy(batch_y, logits), logits
 
             (loss, logits), grads = value_and_grad(loss_fn, params)
@@ -220,7 +291,8 @@ class PathTrainer:
 
         params, (accuracy, loss) = scan(step, params, indices)
 
-        for index, (layer, module_path) in enumerate(zip(net.pathnet_layers, module_paths)):
+        state = list(state)
+        for index, (layer, module_path) in enumerate(zip(layers, module_paths)):
             kernel_rows, bias_rows = layer.unpack(params[index], params[num_layers + index])
             # A duplicate slot was never trained (weight 0): write the first
             # slot's rows to every slot naming that module, so that duplicate
@@ -229,27 +301,28 @@ class PathTrainer:
             first = first_occurrence_slot(module_path)
             kernel_rows = ops.take(kernel_rows, first, axis=0)
             bias_rows = ops.take(bias_rows, first, axis=0)
-            frozen = ops.take(layer.frozen, module_path, axis=0) > 0.5
+            frozen = frozen_slots[index] > 0.5
             kernel_rows = ops.where(
                 ops.reshape(frozen, (-1, 1, 1)),
-                ops.take(layer.kernel, module_path, axis=0),
+                ops.take(state[index], module_path, axis=0),
                 kernel_rows,
             )
             bias_rows = ops.where(
                 ops.reshape(frozen, (-1, 1)),
-                ops.take(layer.bias, module_path, axis=0),
+                ops.take(state[num_layers + index], module_path, axis=0),
                 bias_rows,
             )
-            write_rows(layer.kernel, module_path, kernel_rows)
-            write_rows(layer.bias, module_path, bias_rows)
-        readout = net.readouts[self.task]
-        readout.kernel.assign(params[-2])
-        readout.bias.assign(params[-1])
-        return accuracy, loss
+            state[index] = write_rows(state[index], module_path, kernel_rows)
+            state[num_layers + index] = write_rows(
+                state[num_layers + index], module_path, bias_rows
+            )
+        state[-2] = replace(state[-2], params[-2])
+        state[-1] = replace(state[-1], params[-1])
+        return state, accuracy, loss
 
     # TensorFlow: tf.function (+XLA), GradientTape, tf.while_loop, in-place
-    # scatter of the trained rows.
-    def _tf_program(self, paths, batch_indices, x, y):
+    # scatter of the trained rows into the tf.Variables passed in `state`.
+    def _tf_program(self, architecture, state, paths, batch_indices, x, y):
         import tensorflow as tf
 
         self.trace_count += 1  # Python side effect: runs only while tracing.
@@ -261,7 +334,7 @@ class PathTrainer:
             return (loss, logits), tape.gradient(loss, params)
 
         def scan(step, params, indices):
-            steps = indices.shape[0]
+            steps = tf.shape(indices)[0]
 
             def body(t, params, accuracy, loss):
                 params, (step_accuracy, step_loss) = step(params, indices[t])
@@ -271,43 +344,45 @@ class PathTrainer:
                 tf.TensorArray(tf.float32, size=steps, element_shape=()) for _ in range(2)
             ]
             _, params, accuracy, loss = tf.while_loop(
-                lambda t, *_: t < steps,
-                body,
-                (tf.constant(0), params, *arrays),
-                maximum_iterations=steps,
+                lambda t, *_: t < steps, body, (tf.constant(0), params, *arrays)
             )
             return params, (accuracy.stack(), loss.stack())
 
         def write_rows(variable, module_path, rows):
-            variable.value.scatter_update(tf.IndexedSlices(rows, module_path))
+            variable.scatter_update(tf.IndexedSlices(rows, module_path))
+            return variable
+
+        def replace(variable, value):
+            variable.assign(value)
+            return variable
 
         # The paths are trained one after the other inside a graph loop (not
         # unrolled): half the graph to trace and compile for a tournament.
-        num_paths, steps = batch_indices.shape[0], batch_indices.shape[1]
+        num_paths = tf.shape(batch_indices)[0]
 
         def body(index, accuracy, loss):
-            path_accuracy, path_loss = self._train_path(
-                paths[index], batch_indices[index], x, y, value_and_grad, scan, write_rows
+            _, path_accuracy, path_loss = self._train_path(
+                state, paths[index], batch_indices[index], x, y,
+                value_and_grad, scan, write_rows, replace,
             )
             return index + 1, accuracy.write(index, path_accuracy), loss.write(index, path_loss)
 
         arrays = [
-            tf.TensorArray(tf.float32, size=num_paths, element_shape=(steps,))
+            tf.TensorArray(tf.float32, size=num_paths, element_shape=(None,))
             for _ in range(2)
         ]
         _, accuracy, loss = tf.while_loop(
             lambda index, *_: index < num_paths,
             body,
             (tf.constant(0), *arrays),
-            maximum_iterations=num_paths,
             # Path i + 1 must read the modules path i wrote: strictly in order.
             parallel_iterations=1,
         )
         return accuracy.stack(), loss.stack()
 
-    # JAX: jax.jit over the variables' values in a StatelessScope,
+    # JAX: jax.jit over the variables' values (pure state in, state out),
     # jax.value_and_grad, jax.lax.scan.
-    def _jax_program(self, values, paths, batch_indices, x, y):
+    def _jax_program(self, architecture, state, paths, batch_indices, x, y):
         import jax
 
         self.trace_count += 1  # Python side effect: runs only while tracing.
@@ -318,28 +393,28 @@ class PathTrainer:
         def scan(step, params, indices):
             return jax.lax.scan(step, params, indices)
 
-        def write_rows(variable, module_path, rows):
-            variable.assign(
-                ops.scatter_update(variable, ops.expand_dims(module_path, -1), rows)
-            )
+        def write_rows(value, module_path, rows):
+            return value.at[module_path].set(rows)
+
+        def replace(value, new_value):
+            return new_value
 
         accuracy, loss = [], []
-        with keras.StatelessScope(state_mapping=list(zip(self._variables, values))) as scope:
-            for index in range(paths.shape[0]):
-                path_accuracy, path_loss = self._train_path(
-                    paths[index], batch_indices[index], x, y, value_and_grad, scan, write_rows
-                )
-                accuracy.append(path_accuracy)
-                loss.append(path_loss)
-            values = [scope.get_current_value(variable) for variable in self._variables]
-        return values, ops.stack(accuracy), ops.stack(loss)
+        for index in range(paths.shape[0]):
+            state, path_accuracy, path_loss = self._train_path(
+                state, paths[index], batch_indices[index], x, y,
+                value_and_grad, scan, write_rows, replace,
+            )
+            accuracy.append(path_accuracy)
+            loss.append(path_loss)
+        return state, ops.stack(accuracy), ops.stack(loss)
 
 
-def evaluate_path(net, path, x, y, task=None, batch_size=1024):
-    """Accuracy and mean cross-entropy loss of `path` on (x, y) for `task`.
+def path_logits(net, path, x, task=None, batch_size=1024):
+    """Logits (N, C) numpy of `path` on features x for readout `task`.
 
-    `task` defaults to the most recently added readout. Labels outside the
-    task's classes raise DatasetError; a bad path raises ConfigError.
+    `task` defaults to the most recently added readout; a bad path raises
+    ConfigError.
     """
     _require_supported_backend()
     task = len(net.readouts) - 1 if task is None else task
@@ -351,14 +426,64 @@ def evaluate_path(net, path, x, y, task=None, batch_size=1024):
             f"evaluation features have {x.shape[1]} dimensions but the PathNet "
             f"was built for {net.input_dim}"
         )
-    y = check_labels(y, x.shape[0], net.task_classes[task], "evaluation labels")
-    # Eager batches: an evaluation is a handful of large matmuls, so tracing
-    # a function per task/network would cost more than it saves.
-    correct, loss = 0, 0.0
-    for start in range(0, x.shape[0], int(batch_size)):
-        batch_y = y[start : start + batch_size]
-        logits = net(x[start : start + batch_size], path, task=task)
-        correct += int(np.sum(np.argmax(ops.convert_to_numpy(logits), axis=-1) == batch_y))
-        batch_loss = ops.sparse_categorical_crossentropy(batch_y, logits, from_logits=True)
-        loss += float(np.sum(ops.convert_to_numpy(batch_loss), dtype=np.float64))
-    return correct / x.shape[0], loss / x.shape[0]
+    # Eager batches: an evaluation is a handful of large matmuls, so a
+    # compiled function would buy nothing.
+    batches = [
+        ops.convert_to_numpy(net(x[start : start + batch_size], path, task=task))
+        for start in range(0, x.shape[0], int(batch_size))
+    ]
+    return np.concatenate(batches).astype(np.float64)
+
+
+def _log_softmax(logits):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def evaluate_path(net, path, x, y, task=None, batch_size=1024):
+    """Accuracy and mean cross-entropy loss of `path` on (x, y) for `task`.
+
+    `task` defaults to the most recently added readout. Labels outside the
+    task's classes raise DatasetError; a bad path raises ConfigError.
+    """
+    task = len(net.readouts) - 1 if task is None else net.check_task(task)
+    y = check_labels(y, np.shape(x)[0], net.task_classes[task], "evaluation labels")
+    return logit_scores(path_logits(net, path, x, task=task, batch_size=batch_size), y)
+
+
+def logit_scores(logits, labels):
+    """(accuracy, mean cross-entropy) of logits (N, C) against integer labels."""
+    log_probs = _log_softmax(np.asarray(logits, dtype=np.float64))
+    accuracy = float(np.mean(np.argmax(log_probs, axis=-1) == labels))
+    return accuracy, float(-np.mean(log_probs[np.arange(len(labels)), labels]))
+
+
+def majority_vote_accuracy(logits, labels, groups):
+    """Video-level accuracy: each video (group) is labelled by the majority
+    vote of its frames' predictions; a tie goes to the tied class with the
+    highest mean softmax probability over the video's frames."""
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels)
+    groups = np.asarray(groups)
+    if not len(labels) == len(groups) == len(logits):
+        raise DatasetError(
+            f"majority vote: {len(logits)} predictions, {len(labels)} labels and "
+            f"{len(groups)} video ids must have one entry per frame"
+        )
+    probabilities = np.exp(_log_softmax(logits))
+    predicted = np.argmax(logits, axis=-1)
+    num_classes = logits.shape[1]
+    correct = []
+    for group in np.unique(groups):
+        members = groups == group
+        video_labels = np.unique(labels[members])
+        if video_labels.size != 1:
+            raise DatasetError(
+                f"video {group!r} has frames labelled {video_labels.tolist()}: a video "
+                "carries one emotion label"
+            )
+        votes = np.bincount(predicted[members], minlength=num_classes)
+        tied = votes == votes.max()
+        mean_probability = np.where(tied, probabilities[members].mean(axis=0), -1.0)
+        correct.append(int(np.argmax(mean_probability)) == int(video_labels[0]))
+    return float(np.mean(correct))

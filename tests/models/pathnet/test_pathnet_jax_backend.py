@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
 
     net.freeze_path([[0], [1], [2]])
     before = [np.asarray(v.value).copy() for v in net.weights]
-    trainer = PathTrainer(net, 0, x, y, 0.1)
+    trainer = PathTrainer(0.1).bind(net, 0, x, y)
     paths = np.array([[[0, 1, 1], [1, 2, 3], [2, 4, 0]], [[3, 4, 0], [0, 1, 2], [1, 2, 3]]])
     trainer.train(paths, rng.integers(0, 40, (2, 3, 4)))
     trainer.train(paths[::-1], rng.integers(0, 40, (2, 3, 4)))

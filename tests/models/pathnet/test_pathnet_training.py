@@ -66,7 +66,7 @@ def test_compiled_training_matches_reference_sgd(jit_compile):
     net.freeze_path([[1], [3], [0]])
     reference.freeze_path([[1], [3], [0]])
     batches = np.random.default_rng(1).integers(0, len(x), size=(2, 3, 8))
-    trainer = PathTrainer(net, 0, x, y, LR, jit_compile=jit_compile)
+    trainer = PathTrainer(LR, jit_compile=jit_compile).bind(net, 0, x, y)
     accuracy, loss = trainer.train(PATHS, batches)
     ref_accuracy, ref_loss = _reference_sgd(reference, PATHS, batches, x, y)
     np.testing.assert_allclose(accuracy, ref_accuracy, atol=1e-6)
@@ -80,7 +80,7 @@ def test_only_path_modules_change_and_frozen_modules_are_bit_identical():
     net = _net()
     net.freeze_path([[0], [3], [4]])
     before = _weights(net)
-    trainer = PathTrainer(net, 0, x, y, LR, jit_compile=False)
+    trainer = PathTrainer(LR, jit_compile=False).bind(net, 0, x, y)
     trainer.train(PATHS, np.random.default_rng(2).integers(0, len(x), size=(2, 4, 8)))
     after = _weights(net)
     on_path = [set(PATHS[:, layer].reshape(-1).tolist()) for layer in range(3)]
@@ -97,7 +97,7 @@ def test_only_path_modules_change_and_frozen_modules_are_bit_identical():
 def test_changing_paths_and_batches_never_retraces():
     x, y = _data()
     net = _net()
-    trainer = PathTrainer(net, 0, x, y, LR, jit_compile=False)
+    trainer = PathTrainer(LR, jit_compile=False).bind(net, 0, x, y)
     rng = np.random.default_rng(3)
     for _ in range(4):
         paths = rng.integers(0, 5, size=(2, 3, 3))
@@ -109,10 +109,10 @@ def test_trainer_rejects_bad_inputs():
     x, y = _data()
     net = _net()
     with pytest.raises(DatasetError, match=r"label\(s\) \[3\]"):
-        PathTrainer(net, 0, x, np.full(len(x), 3), LR)
+        PathTrainer(LR).bind(net, 0, x, np.full(len(x), 3))
     with pytest.raises(DatasetError, match="dimensions"):
-        PathTrainer(net, 0, x[:, :8], y, LR)
-    trainer = PathTrainer(net, 0, x, y, LR, jit_compile=False)
+        PathTrainer(LR).bind(net, 0, x[:, :8], y)
+    trainer = PathTrainer(LR, jit_compile=False).bind(net, 0, x, y)
     bad = PATHS.copy()
     bad[0, 1, 2] = 9
     with pytest.raises(ConfigError, match="names module"):
@@ -136,3 +136,40 @@ def test_evaluate_path_matches_forward_pass_and_checks_labels():
         evaluate_path(net, path, x, unknown, task=0)
     with pytest.raises(ConfigError, match="names module"):
         evaluate_path(net, [[7], [0], [0]], x, y, task=0)
+
+
+def test_one_trainer_serves_every_network_and_task_without_retracing():
+    x, y = _data()
+    x2, y2 = _data(56, seed=5)
+    batches = np.random.default_rng(4).integers(0, 40, size=(2, 3, 8))
+    first, second, reference = _net(seed=1), _net(seed=2), _net(seed=2)
+    trainer = PathTrainer(LR, jit_compile=False).bind(first, 0, x, y)
+    trainer.train(PATHS, batches)
+    first_after = _weights(first)
+    # Another network, task and training set: no retrace, and the result is
+    # that of a trainer made for it alone; the first network is left alone.
+    second.add_task(C)
+    reference.add_task(C)
+    accuracy, loss = trainer.bind(second, 1, x2, y2).train(PATHS, batches)
+    want_accuracy, want_loss = PathTrainer(LR, jit_compile=False).bind(
+        reference, 1, x2, y2).train(PATHS, batches)
+    np.testing.assert_array_equal(accuracy, want_accuracy)
+    np.testing.assert_array_equal(loss, want_loss)
+    for got, want in zip(_weights(second), _weights(reference)):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(_weights(first), first_after):
+        np.testing.assert_array_equal(got, want)
+    assert trainer.trace_count == 1
+    # A readout of another size is another program: one more trace, at most.
+    other = build_pathnet(CONFIG, D, task_classes=[C + 1], seed=3)
+    trainer.bind(other, 0, x, y).train(PATHS, batches)
+    trainer.bind(_net(seed=6), 0, x, y).train(PATHS, batches)
+    assert trainer.trace_count == 2
+
+
+def test_epochs_per_path_sets_the_minibatches_per_evaluation():
+    assert CONFIG.steps_for(1000) == CONFIG.steps_per_path
+    config = CONFIG.replace(epochs_per_path=2, batch_size=16)
+    assert config.steps_for(100) == 2 * 7
+    with pytest.raises(ConfigError, match="epochs_per_path"):
+        CONFIG.replace(epochs_per_path=0)

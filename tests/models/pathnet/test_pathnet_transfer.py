@@ -95,10 +95,18 @@ def test_transfer_experiment_structure_and_reproducibility():
     ]
     first, second = results
     K = TINY.iterations
-    for key in ("transfer_accuracy", "transfer_loss", "source_accuracy", "source_loss"):
-        assert len(first[key]) == K
-        assert first[key] == second[key]
-    assert len(first["scratch_accuracy"]) == K and second["scratch_accuracy"] == []
+    for role in ("source", "transfer"):
+        for metric in ("train_accuracy", "train_loss", "test_accuracy", "test_loss"):
+            key = f"{role}_{metric}"
+            assert len(first[key]) == K
+            assert first[key] == second[key]
+    assert len(first["scratch_test_accuracy"]) == K and second["scratch_test_accuracy"] == []
+    # The training accuracy reported is the best path's fitness (Sec. IV-C2).
+    for it in range(K):
+        fitness = first["fitness_histories"]["transfer"][it]["winner"]
+        assert first["transfer_train_accuracy"][it] in fitness
+        assert 0.0 < first["transfer_train_loss"][it] < 10.0
+    assert first["transfer_test_video_accuracy"] == [None] * K  # no test_groups given
     assert first["best_paths"]["transfer"] == second["best_paths"]["transfer"]
     assert len(first["curves"]["transfer"]) == K
     assert len(first["curves"]["scratch"][0]["train_accuracy"]) == TINY.generations
