@@ -104,6 +104,51 @@ def is_chief():
         and "chief" not in config["cluster"]
 
 
+def is_multi_worker(strategy):
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def _multi_worker_keras(model):
+    """Lets Keras 3's TensorFlow trainer fit under MultiWorkerMirroredStrategy.
+
+    Two defects stop `model.fit` there (keras-team/keras#20585, present in
+    Keras 3.15): its symbolic build reduces a whole distributed batch with
+    `strategy.reduce`, which the collective strategy rejects, and it
+    all-reduces every step's scalar loss and metrics with
+    `reduce("MEAN", v, axis=0)`, which fails for rank-0 values. The first
+    is skipped by leaving the model without a recorded strategy (it is then
+    taken from the enclosing `strategy.scope()`, inside which `fit` runs);
+    the second by reducing rank-0 values with `axis=None`, the mean over the
+    replicas. Everything else - sharding, gradient all-reduce - is
+    TensorFlow's own.
+    """
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    model._distribute_strategy = None
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "fer_tf_multi_worker", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if not (tf_trainer._collective_all_reduce_multi_worker(strategy)
+                and reduction in ("auto", "mean")):
+            return original(values, strategy, reduction)
+
+        def one(value):
+            first = value.values[0] if tf_trainer._is_per_replica_instance(value) else value
+            if first.shape.rank == 0:
+                return strategy.reduce("MEAN", value, axis=None)
+            return original(value, strategy, reduction)
+
+        return tree.map_structure(one, values)
+
+    reduce_per_replica.fer_tf_multi_worker = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
+
+
 def split_cpu(num_devices):
     """Splits the physical CPU into `num_devices` logical devices (before any op
     runs) so MirroredStrategy can be exercised without GPUs."""
@@ -352,6 +397,8 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
     scope = strategy.scope if strategy is not None else contextlib.nullcontext
     with precision_policy(mixed), scope():
         model = build_model()
+    if strategy is not None and is_multi_worker(strategy):
+        _multi_worker_keras(model)
     steps = _steps_per_epoch(train_data, recipe.batch_size, steps_per_epoch)
     verbose = progress_verbosity(verbose)
     offset, rows = 0, []
@@ -413,8 +460,9 @@ def _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monito
                           extra=list(callbacks) + recipes_lib.schedule_callbacks(
                               opt_config, monitor, mode))
     kwargs = _fit_arguments(train_data, val_data, recipe.batch_size)
-    model.fit(epochs=stage.epochs, steps_per_epoch=steps_per_epoch, callbacks=cbs,
-              verbose=verbose, **kwargs)
+    with scope():
+        model.fit(epochs=stage.epochs, steps_per_epoch=steps_per_epoch, callbacks=cbs,
+                  verbose=verbose, **kwargs)
 
 
 def _restore(model, path):
