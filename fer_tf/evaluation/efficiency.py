@@ -409,7 +409,7 @@ def _compiled(model, call_kwargs):
                                               model(x, training=False, **call_kwargs))
 
 
-def _median_seconds(function, argument, repeats, warmup=2):
+def _seconds(function, argument, repeats, warmup=2):
     for _ in range(warmup):
         function(argument)
     times = []
@@ -417,13 +417,15 @@ def _median_seconds(function, argument, repeats, warmup=2):
         start = time.perf_counter()
         function(argument)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
-def matmul_gflops(size=1024, repeats=10):
+def matmul_gflops(size=2048, repeats=10):
     """fp32 matrix-multiply throughput (GFLOP/s) of this machine and backend:
-    the median of `repeats` compiled size x size products, 2 * size^3 FLOPs
-    each."""
+    the fastest of `repeats` compiled size x size products (2 * size^3 FLOPs
+    each). The fastest, not the median, because it stands for the peak: on a
+    shared machine a median catches other jobs and would flatter
+    `peak_fraction`."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size)).astype("float32")
     b = rng.standard_normal((size, size)).astype("float32")
@@ -441,12 +443,12 @@ def matmul_gflops(size=1024, repeats=10):
         function = lambda x: jax.block_until_ready(compiled(x))  # noqa: E731
     else:
         function = lambda x: keras.ops.convert_to_numpy(keras.ops.matmul(x, product))  # noqa: E731
-    seconds = _median_seconds(function, keras.ops.convert_to_tensor(a), repeats)
+    seconds = min(_seconds(function, keras.ops.convert_to_tensor(a), repeats))
     return 2.0 * size ** 3 / seconds / 1e9
 
 
-def measure_latency(model, input_shape=None, flops=None, batch_sizes=(1, 64), repeats=10,
-                    call_kwargs=None, matmul_size=1024):
+def measure_latency(model, input_shape=None, flops=None, batch_sizes=(1, 64), repeats=5,
+                    call_kwargs=None, matmul_size=2048):
     """Median seconds per image at each batch size, with the machine's fp32
     matmul GFLOP/s measured in this process and each batch's achieved
     GFLOP/s (`flops` per image, default Eq. 7-9) as `peak_fraction` of it."""
@@ -455,10 +457,14 @@ def measure_latency(model, input_shape=None, flops=None, batch_sizes=(1, 64), re
     if flops is None:
         flops = count_flops(model, shape, call_kwargs=kwargs)
     forward = _compiled(model, kwargs)
-    peak = matmul_gflops(matmul_size)
+    before = matmul_gflops(matmul_size)
+    timed = {batch: statistics.median(_seconds(forward, _example(shape, batch, seed=0), repeats))
+             for batch in batch_sizes}
+    # Measured before and after the model, the better of the two: on a
+    # shared machine one of them may coincide with someone else's job.
+    peak = max(before, matmul_gflops(matmul_size))
     result = {"backend": keras.backend.backend(), "matmul_gflops": peak, "batches": {}}
-    for batch in batch_sizes:
-        seconds = _median_seconds(forward, _example(shape, batch, seed=0), repeats)
+    for batch, seconds in timed.items():
         achieved = flops * batch / seconds / 1e9
         result["batches"][str(batch)] = {
             "seconds_per_image": seconds / batch, "images_per_second": batch / seconds,
