@@ -8,10 +8,16 @@ import argparse
 import json
 import os
 import sys
+import warnings
 
 from fer_tf.errors import FerTfError
 
 EXIT_USER_ERROR = 2
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning as one readable line, not Python's two-line source dump."""
+    print(f"fer-tf: warning: {message}", file=file or sys.stderr)
 
 
 
@@ -270,11 +276,16 @@ def main(argv=None):
     from fer_tf.quiet import quiet_tensorflow
 
     quiet_tensorflow(verbose=verbose)
+    shown = warnings.showwarning
+    if not verbose:
+        warnings.showwarning = _one_line_warning
     try:
         args.func(args)
     except FerTfError as e:
         print(f"fer-tf: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    finally:
+        warnings.showwarning = shown
     return 0
 
 

@@ -214,7 +214,7 @@ def _landmarks_text(points):
     return "".join(f"   {x:.7e}   {y:.7e}\n" for x, y in points)
 
 
-def write_ckplus(out_dir, seed=0, official=False, show_progress=True, num_subjects=6,
+def write_ckplus(out_dir, seed=0, official=False, show_progress=True, num_subjects=10,
                  labelled_per_subject=2, unlabelled_per_subject=1, num_frames=6,
                  size=96, mixed_sizes=True):
     """CK+ layout: cohn-kanade-images/, Emotion/ (labelled sequences only),

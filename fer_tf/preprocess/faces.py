@@ -17,10 +17,10 @@ import warnings
 
 import cv2
 import numpy as np
-from tqdm.auto import tqdm
 
 from fer_tf.errors import ConfigError, FaceNotFoundError, MissingModelFileError
 from fer_tf.preprocess import image_ops
+from fer_tf.progress import progress as show_progress
 from fer_tf.weights import find_model_file
 
 HAAR_CASCADE_FILE = "haarcascade_frontalface_default.xml"
@@ -382,7 +382,7 @@ def faces_from_records(records, detector="ssd", size=(160, 160), grayscale=True,
         landmarker: optional callable(image) -> (68, 2), e.g. DlibLandmarker().
         on_missing: what to do when no face is found: "whole" uses the whole
             image, "skip" drops the image, "error" raises FaceNotFoundError.
-        progress: bool. show a tqdm bar.
+        progress: bool. show progress (`fer_tf.progress`).
         return_stats: bool. also return {"images", "detected", "detection_rate",
             "missing": [sources or indices]}.
         detector_kwargs: dict passed to the detector's constructor.
@@ -397,8 +397,8 @@ def faces_from_records(records, detector="ssd", size=(160, 160), grayscale=True,
                           f"{on_missing!r}.")
     detector = make_detector(detector, **(detector_kwargs or {}))
     images, points, kept, missing = [], [], [], []
-    for i in tqdm(range(len(records)), desc=f"faces in {records.name}",
-                  disable=not progress, unit="img"):
+    for i in show_progress(range(len(records)), desc=f"faces in {records.name}",
+                           enabled=progress, unit="img"):
         image = records.images[i]
         if grayscale:
             image = image_ops.gray_to_rgb(image)

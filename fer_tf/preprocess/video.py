@@ -5,12 +5,12 @@ import pathlib
 from typing import Any, Optional
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from fer_tf.data.records import Records
 from fer_tf.errors import DatasetError
 from fer_tf.preprocess import image_ops
 from fer_tf.preprocess.faces import face_crop_pipeline, make_detector, track_faces
+from fer_tf.progress import progress as show_progress
 
 
 def read_video_frames(path, every=1, max_frames=None):
@@ -152,7 +152,7 @@ def faces_from_videos(videos, class_names=None, size=(64, 64), detector="haar",
         landmarker: optional callable(crop) -> (68, 2), e.g. DlibLandmarker().
         name: dataset name of the returned Records (default: the index's
             name, or "videos").
-        progress: bool. show a tqdm bar over videos.
+        progress: bool. show progress over videos (`fer_tf.progress`).
         return_stats: bool. also return detection statistics.
         detector_kwargs: dict passed to the detector's constructor.
 
@@ -166,8 +166,8 @@ def faces_from_videos(videos, class_names=None, size=(64, 64), detector="haar",
     detector = make_detector(detector, **(detector_kwargs or {}))
     images, points, labels, subjects, groups, sources, per_video = [], [], [], [], [], [], []
     clips, class_names, name = _video_items(videos, class_names, name)
-    for i, clip in enumerate(tqdm(clips, desc=f"faces in {name}", disable=not progress,
-                                  unit="video")):
+    for i, clip in enumerate(show_progress(clips, desc=f"faces in {name}", enabled=progress,
+                                           unit="video")):
         is_file = isinstance(clip.source, (str, pathlib.Path))
         source = str(clip.source) if is_file else f"{name}[{i}]"
         frames = clip_frames(clip, every, max_frames)

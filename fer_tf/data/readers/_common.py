@@ -120,10 +120,10 @@ class VideoIndex:
 
 
 def progress(iterable, desc, enabled=True, total=None, unit="img"):
-    """tqdm over `iterable`, silent when `enabled` is False."""
-    from tqdm.auto import tqdm
-    return tqdm(iterable, desc=desc, total=total, unit=unit, disable=not enabled,
-                leave=False)
+    """Progress over `iterable` (`fer_tf.progress`), silent when `enabled` is False."""
+    from fer_tf.progress import progress as show
+
+    return show(iterable, desc=desc, enabled=enabled, total=total, unit=unit)
 
 
 def is_junk(name):
