@@ -177,6 +177,8 @@ def build_parser():
         prog="fer-tf", description="Facial-expression recognition: four papers in Keras 3.")
     parser.add_argument("--verbose", action="store_true",
                         help="show TensorFlow's start-up and debug logging")
+    parser.add_argument("--offline", action="store_true",
+                        help="never download model files (same as FER_TF_OFFLINE=1)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list registered models with parameter counts")
@@ -270,9 +272,11 @@ def build_parser():
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    # --verbose is accepted anywhere on the line, before or after the command.
+    # --verbose and --offline are accepted anywhere on the line.
     verbose = "--verbose" in argv
-    args = build_parser().parse_args([a for a in argv if a != "--verbose"])
+    if "--offline" in argv:
+        os.environ["FER_TF_OFFLINE"] = "1"
+    args = build_parser().parse_args([a for a in argv if a not in ("--verbose", "--offline")])
     from fer_tf.quiet import quiet_tensorflow
 
     quiet_tensorflow(verbose=verbose)

@@ -115,7 +115,14 @@ def fold_count(records, dataset, seed=0):
 def _folds(records, name, kwargs, seed):
     if name in ("subject_holdout", "stratified_kfold"):
         kwargs = dict(kwargs, seed=seed)
+    if name == "predefined" and kwargs.get("val") and not has_splits(records, kwargs["val"]):
+        # FER2013's folder copy has no PublicTest: select on held-out Training.
+        kwargs = dict(kwargs, val=None)
     return protocols.make_folds(records, name, **kwargs)
+
+
+def has_splits(records, names):
+    return records.split is not None and set(names) <= set(np.unique(records.split))
 
 
 def split_records(records, dataset, fold=0, seed=0, max_train_images=None):
@@ -136,6 +143,10 @@ def split_records(records, dataset, fold=0, seed=0, max_train_images=None):
     elif train.subjects is not None and len(np.unique(train.subjects)) >= 3:
         inner = protocols.subject_holdout(train, test_fraction=0.15, seed=seed + 1)[0]
         train, val = train.subset(inner.train), train.subset(inner.test)
+    elif train.subjects is None and len(train) >= 20:
+        held = _stratified_sample(train.labels, max(1, len(train) // 10), seed + 1)
+        rest = np.setdiff1d(np.arange(len(train)), held)
+        train, val = train.subset(rest), train.subset(held)
     else:
         val = None
     if max_train_images and len(train) > max_train_images:
@@ -248,8 +259,10 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
         "preprocessing": prep_stats, "strategy": strategy, "recipe": recipe.to_dict(),
     }
     if dataset == "fer2013":
-        config["splits_used"] = {"train": "Training", "select": "PublicTest",
-                                 "report": "PrivateTest"}
+        config["splits_used"] = {
+            "train": "Training", "report": "PrivateTest",
+            "select": ("PublicTest" if has_splits(records, ("PublicTest",))
+                       else "10% of Training, stratified (this copy has no PublicTest)")}
     chief = fit.is_chief()
     if chief:
         run = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
