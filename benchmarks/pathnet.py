@@ -12,12 +12,30 @@ prints:
   the evolution so that both see the same CPU load; before/after figures are
   printed too), and the ratio of the two;
 - the process RSS (psutil) at generation 10 and at the last generation.
-The last line is exactly
+
+Then (issue 8) a reduced whole run of the three experiments on the embedded
+synthetic videos (`experiment.run` with the paper's settings except
+--run-generations and --run-iterations; one seed, fold 1) and prints its
+generations per second, the number of traces of the path trainer, the RSS
+growth from its first to its last task, and
+  run_overhead = evolution time of the run / (generations x seconds_per_generation)
+where seconds_per_generation is the steady-state figure measured above in the
+same process: what building networks, compiling, evaluating and bookkeeping
+add on top of the generations themselves (target <= 1.15). The evolution
+time is the whole run less reading the videos (Viola-Jones) and drawing the
+plots, which are printed apart, with run_overhead_total including them;
+run_to_bare relates the evolution time to the bare SGD steps instead.
+
+The last line is
   seconds_per_generation=<float> ratio_to_bare=<float> rss_growth_mb=<float>
-Targets (2 CPU cores): <= 0.02 s per generation, ratio <= 1.5, flat memory.
+  [run_overhead=<float> run_traces=<int> run_rss_growth_mb=<float>
+   run_generations_per_second=<float>]   (one line; bracket = unless --no-run)
+Targets (2 CPU cores): <= 0.02 s per generation, ratio <= 1.5, flat memory,
+run_overhead <= 1.15, one trace, RSS growth across tasks < 50 MB.
 
 Usage: python benchmarks/pathnet.py [--input-dim 1024] [--generations 1000]
-       [--threads 2] [--no-xla]   (KERAS_BACKEND=jax for the JAX backend)
+       [--threads 2] [--no-xla] [--run-generations 300] [--run-iterations 1]
+       [--no-run]   (KERAS_BACKEND=jax for the JAX backend)
 """
 
 import argparse
@@ -35,7 +53,32 @@ def parse_args():
     parser.add_argument("--bare-repeats", type=int, default=200)
     parser.add_argument("--no-xla", action="store_true", help="TF backend without XLA")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run-generations", type=int, default=300,
+                        help="generations per task of the reduced whole run")
+    parser.add_argument("--run-iterations", type=int, default=1,
+                        help="iterations of the reduced whole run")
+    parser.add_argument("--no-run", action="store_true", help="skip the whole run")
     return parser.parse_args()
+
+
+def whole_run(args, config):
+    """The reduced three-experiment run in a temporary folder -> timing.json."""
+    import shutil
+    import tempfile
+
+    from fer_tf.models.pathnet import experiment
+
+    folder = tempfile.mkdtemp(prefix="pathnet-benchmark-")
+    try:
+        metrics = experiment.run(
+            os.path.join(folder, "run"),
+            config=config.replace(generations=args.run_generations, eval_every=50),
+            faces=experiment.FaceSettings(crop_size=int(round(args.input_dim ** 0.5))),
+            iterations=args.run_iterations, seed=args.seed, progress=False,
+            log=lambda line: None)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return metrics["timing"]
 
 
 def bare_tensorflow(x, y, config, num_classes, jit_compile, seed):
@@ -247,8 +290,32 @@ def main():
           f"{last}: {rss[last] / 2**20:.1f} MiB")
     ratio = seconds_per_generation / bare
     growth = (rss[last] - rss[first]) / 2**20
-    print(f"seconds_per_generation={seconds_per_generation:.5f} ratio_to_bare={ratio:.3f} "
-          f"rss_growth_mb={growth:.2f}")
+    last_line = (f"seconds_per_generation={seconds_per_generation:.5f} "
+                 f"ratio_to_bare={ratio:.3f} rss_growth_mb={growth:.2f}")
+    if not args.no_run:
+        if args.input_dim != int(round(args.input_dim ** 0.5)) ** 2:
+            raise SystemExit("the whole run needs a square --input-dim (crop side^2)")
+        timing = whole_run(args, config)
+        generations = timing["generations"]
+        evolving = timing["evolution_seconds"]
+        overhead = evolving / (generations * seconds_per_generation)
+        total = timing["seconds"] / (generations * seconds_per_generation)
+        print(f"whole run: 3 experiments x {args.run_iterations} iteration(s) x "
+              f"{args.run_generations} generations = {timing['tasks']} tasks, "
+              f"{generations} generations; {evolving:.1f} s evolving "
+              f"({generations / evolving:.1f} generations/s), "
+              f"{timing['faces_seconds']:.1f} s reading videos, "
+              f"{timing['plots_seconds']:.1f} s plots, {timing['seconds']:.1f} s in all")
+        print(f"whole run: {timing['traces']} trace(s) of the path trainer; RSS "
+              f"{timing['rss_mb_after_first_task']:.1f} MiB after the first task, "
+              f"{timing['rss_mb_after_last_task']:.1f} MiB after the last")
+        print(f"whole run: run_overhead {overhead:.3f} (evolution time / generations x "
+              f"{seconds_per_generation * 1e3:.2f} ms), run_overhead_total {total:.3f}, "
+              f"run_to_bare {evolving / (generations * bare):.3f}")
+        last_line += (f" run_overhead={overhead:.3f} run_traces={timing['traces']} "
+                      f"run_rss_growth_mb={timing['rss_growth_mb']:.2f} "
+                      f"run_generations_per_second={generations / evolving:.1f}")
+    print(last_line)
 
 
 if __name__ == "__main__":

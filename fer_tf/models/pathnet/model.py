@@ -185,24 +185,9 @@ class PathNet(keras.Model):
             hidden = layer(hidden, module_path)
         return self.readouts[task](hidden)
 
-    # Selected-parameter computation used by the compiled trainers: the same
-    # math as `call`, on packed copies of the active modules (keras.ops only).
-    def select(self, path, task):
-        """Packed params of `path` (L, N): [kernels..., biases..., readout k, b]."""
-        kernels, biases = [], []
-        for layer, module_path in zip(self.pathnet_layers, ops.unstack(path, axis=0)):
-            kernel, bias = layer.pack(
-                ops.take(layer.kernel, module_path, axis=0),
-                ops.take(layer.bias, module_path, axis=0),
-            )
-            kernels.append(kernel)
-            biases.append(bias)
-        readout = self.readouts[task]
-        return kernels + biases + [
-            ops.convert_to_tensor(readout.kernel),
-            ops.convert_to_tensor(readout.bias),
-        ]
-
+    # Selected-parameter computation used by the compiled trainer on packed
+    # copies of the active modules (`PathNetLayer.pack`; keras.ops only, no
+    # variables, so one compiled trainer serves every network).
     def slot_weights(self, path):
         """Per-layer slot weights (L list of (N,)) of `path` (L, N)."""
         return [

@@ -32,7 +32,7 @@ import numpy as np
 from keras import ops
 
 from fer_tf.errors import ConfigError, DatasetError
-from fer_tf.layers.pathnet import active_module_weights, first_occurrence_slot
+from fer_tf.layers.pathnet import first_occurrence_slot
 
 SUPPORTED_BACKENDS = ("tensorflow", "jax")
 
@@ -190,6 +190,9 @@ class PathTrainer:
         y = check_labels(y, x.shape[0], net.task_classes[task], "training labels")
         self.reserve(x.shape[0])
         padding = self._rows - x.shape[0]
+        # Drop the previous task's tensors first, so that two training sets
+        # are never held at once (the allocator keeps its high-water mark).
+        self._x = self._y = None
         self.net, self.task, self.num_examples = net, task, x.shape[0]
         self._x = ops.convert_to_tensor(np.pad(x, ((0, padding), (0, 0))))
         self._y = ops.convert_to_tensor(np.pad(y, (0, padding)))
@@ -244,8 +247,8 @@ class PathTrainer:
     # Backend-neutral program (keras.ops) on the state list
     # [kernels (L), biases (L), frozen masks (L), readout kernel, readout bias];
     # `write_rows` / `replace` return the updated state entry (in place on TF,
-    # a new array on JAX). Only the bound layers' pure methods (pack, unpack,
-    # forward_selected) are used, never their variables.
+    # a new array on JAX). Only the bound network's pure methods (pack,
+    # unpack, slot_weights, forward_selected) are used, never its variables.
     def _train_path(self, state, path, indices, x, y, value_and_grad, scan, write_rows, replace):
         layers = self.net.pathnet_layers
         num_layers = len(layers)
@@ -253,10 +256,7 @@ class PathTrainer:
         biases = state[num_layers : 2 * num_layers]
         frozens = state[2 * num_layers : 3 * num_layers]
         module_paths = ops.unstack(path, axis=0)
-        weights = [
-            active_module_weights(module_path, self.net.aggregation)
-            for module_path in module_paths
-        ]
+        weights = self.net.slot_weights(path)
         frozen_slots = [
             ops.take(frozen, module_path, axis=0)
             for frozen, module_path in zip(frozens, module_paths)
@@ -269,20 +269,12 @@ class PathTrainer:
         params = [kernel for kernel, _ in packed] + [bias for _, bias in packed]
         params += [ops.convert_to_tensor(state[-2]), ops.convert_to_tensor(state[-1])]
 
-        def forward(batch_x, params):
-            hidden = batch_x
-            for index, layer in enumerate(layers):
-                hidden = layer.forward_selected(
-                    hidden, params[index], params[num_layers + index], weights[index]
-                )
-            return ops.add(ops.matmul(hidden, params[-2]), params[-1])
-
         def step(params, rows):
             batch_x = ops.take(x, rows, axis=0)
             batch_y = ops.take(y, rows, axis=0)
 
             def loss_fn(params):
-                logits = forward(batch_x, params)
+                logits = self.net.forward_selected(batch_x, params, weights)
                 return _cross_entropy(batch_y, logits), logits
 
             (loss, logits), grads = value_and_grad(loss_fn, params)
