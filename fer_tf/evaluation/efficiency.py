@@ -71,8 +71,7 @@ import numpy as np
 
 from fer_tf.errors import ConfigError
 
-CONV_KINDS = ("conv", "dense", "max_pool")
-
+#: Layers that compute nothing at inference (or only move data).
 _ZERO_COST = {
     "InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
     "AlphaDropout", "GaussianDropout", "GaussianNoise", "Flatten", "Reshape", "Permute",
@@ -560,14 +559,16 @@ def format_summary(summary):
              f"  FLOPs Eq. 7-9  {summary['flops']:,} ({summary['flops'] / 1e9:.3f} G)",
              f"  FLOPs all ops  {summary['flops_all_ops']:,}",
              f"  storage        fp32 {_megabytes(storage['float32'])} MB, fp16 "
-             f"{_megabytes(storage['float16'])} MB, .keras {_megabytes(storage.get('keras_file'))} MB"]
+             f"{_megabytes(storage['float16'])} MB, "
+             f".keras {_megabytes(storage.get('keras_file'))} MB"]
     for c in summary["components"]:
         lines.append(f"    {c['name']:<24} params {c['params']:>11,}  FLOPs {c['flops']:>15,}")
     if summary["uncounted_layers"]:
         lines.append("  uncounted      " + ", ".join(summary["uncounted_layers"]))
     latency = summary.get("latency")
     if latency:
-        lines.append(f"  fp32 matmul    {latency['matmul_gflops']:.1f} GFLOP/s ({latency['backend']})")
+        lines.append(f"  fp32 matmul    {latency['matmul_gflops']:.1f} GFLOP/s "
+                     f"({latency['backend']})")
         for batch, b in latency["batches"].items():
             lines.append(f"  batch {batch:<8} {1e3 * b['seconds_per_image']:.3f} ms/image, "
                          f"{b['achieved_gflops']:.1f} GFLOP/s, peak_fraction "

@@ -160,7 +160,9 @@ def test_pathnet_layer_hook_counts_active_modules_only():
     path = np.array([0, 3, 3, 5])  # 3 distinct active modules
     layer(x, path)
     assert layer.count_flops((12,), path=path) == 2 * 12 * 5 * 3
-    assert layer.count_flops((12,), all_ops=True, path=path) == 2 * 12 * 5 * 3 + 2 * 5 * 3 + 2 * 5 + 5
+    # + bias and ReLU per module, 2 additions and the mean's division per unit.
+    assert layer.count_flops((12,), all_ops=True, path=path) == \
+        2 * 12 * 5 * 3 + 2 * 5 * 3 + 2 * 5 + 5
     with pytest.raises(ConfigError, match="path"):
         layer.count_flops((12,))
     pathnet = registry.build_model("pathnet")
