@@ -175,13 +175,18 @@ def plot_history(history, path, title="Learning curves"):
     import matplotlib.pyplot as plt
 
     epochs = history.get("epoch") or list(range(1, len(history.get("loss", [])) + 1))
-    panels = [m for m in ("loss", "accuracy") if m in history]
+    # Multi-output models log "labels_accuracy", "landmarks_mae", ...
+    panels = ["loss"] if "loss" in history else []
+    panels += [k for k in sorted(history) if k.endswith(("accuracy", "_mae"))
+               and not k.startswith("val_")]
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.6))
     axes = np.atleast_1d(axes)
     for ax, metric in zip(axes, panels):
         ax.plot(epochs, history[metric], label=f"train {metric}")
         if f"val_{metric}" in history:
             ax.plot(epochs, history[f"val_{metric}"], label=f"val {metric}")
+        for boundary in np.flatnonzero(np.diff(history.get("stage", [])) != 0):
+            ax.axvline(epochs[boundary] + 0.5, color="grey", lw=0.8, ls=":")
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)

@@ -171,6 +171,8 @@ class Recipe:
         mixed_precision: bool. mixed_float16 compute.
         members: int. independently seeded members trained as sub-runs
             `members/<k>/` and combined by summed softmax (1 = a single model).
+        model_kwargs: dict. keyword arguments of the registered model's
+            builder (e.g. the landmark sub-network's `part`).
     """
 
     name: str = "default"
@@ -194,8 +196,10 @@ class Recipe:
     landmark_part: Optional[str] = None
     mixed_precision: bool = False
     members: int = 1
+    model_kwargs: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        object.__setattr__(self, "model_kwargs", _frozen_dict(self.model_kwargs))
         if self.mode not in ("max", "min"):
             raise ConfigError(f"Recipe {self.name!r}: mode must be 'max' or 'min', got "
                               f"{self.mode!r}.")
@@ -221,6 +225,13 @@ class Recipe:
             return dataclasses.replace(self, **changes)
         except TypeError as e:
             raise ConfigError(f"Recipe {self.name!r}: {e}.") from None
+
+    def with_epochs(self, epochs):
+        """The epoch budget set to `epochs`; in a staged recipe, each stage's."""
+        if not self.stages:
+            return self.replace(epochs=int(epochs))
+        return self.replace(epochs=int(epochs) * len(self.stages), stages=tuple(
+            dataclasses.replace(s, epochs=int(epochs)) for s in self.stages))
 
     def resolved_stages(self):
         """The stages to run: `stages`, or one stage of `epochs` training everything."""

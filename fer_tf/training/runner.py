@@ -172,11 +172,14 @@ def resolve_recipe(spec, overrides=None):
         spec: registry.ModelSpec.
         overrides: dict of Recipe fields; nested fields as
             "optimizer.learning_rate" or "optimizer__learning_rate". None
-            values are ignored.
+            values are ignored; "epochs" sets each stage's budget in a
+            staged recipe.
     """
     recipe = spec.default_recipe()
     changes = {k.replace(".", "__"): v for k, v in (overrides or {}).items() if v is not None}
-    return recipe.replace(**changes) if changes else recipe
+    epochs = changes.pop("epochs", None)
+    recipe = recipe.replace(**changes) if changes else recipe
+    return recipe.with_epochs(epochs) if epochs is not None else recipe
 
 
 def uses_landmarks(recipe):
@@ -286,7 +289,8 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
             fit.set_seed(member_seed)
             _, history = fit.train(
                 lambda: registry.build_model(model_name, input_shape=input_shape,
-                                             num_classes=records.num_classes),
+                                             num_classes=records.num_classes,
+                                             **recipe.model_kwargs),
                 train_ds, val_ds, member_run, recipe, strategy=tf_strategy, verbose=verbose)
             plot_history(history, member_run.file("plots", "learning_curves.png"),
                          title=f"{model_name} on {dataset}")

@@ -101,3 +101,23 @@ def test_the_command_line_prints_no_tensorflow_noise_and_one_line_per_epoch(tmp_
                            "--verbose"], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=300)
     assert loud.returncode == 2 and "not a run folder" in loud.stderr
+
+
+def test_two_output_landmark_subnet_trains_in_three_stages_from_the_command_line(capsys,
+                                                                                 tmp_path):
+    out = tmp_path / "lm"
+    code, _, err = run_cli(capsys, "train", "landmark_subnet", "--out", out, *TINY)
+    assert code == 0, err
+    assert sorted(os.listdir(out / "stages")) == ["1-landmarks", "2-head", "3-finetune"]
+    config = json.loads((out / "config.json").read_text())
+    stages = config["recipe"]["stages"]
+    assert [s["trainable"] for s in stages] == [["extractor", "landmark_head"],
+                                                ["expression_head"],
+                                                ["extractor", "expression_head"]]
+    assert [s["epochs"] for s in stages] == [1, 1, 1]
+    assert [s["optimizer"]["learning_rate"] if s["optimizer"] else None
+            for s in stages] == [None, None, 1e-4]
+    history = (out / "history.csv").read_text()
+    assert "landmarks_mae" in history and "labels_accuracy" in history
+    assert json.loads((out / "metrics.json").read_text())["num_samples"] > 0
+    assert (out / "plots" / "learning_curves.png").exists()

@@ -21,7 +21,8 @@ from keras import ops
 
 from fer_tf.data import ibug68
 from fer_tf.errors import ConfigError
-from fer_tf.models.landmark_ensemble.presets import EXTRACTOR, HEADS, INPUT_SHAPE, NETWORKS
+from fer_tf.models.landmark_ensemble.presets import (EXTRACTOR, HEADS, INPUT_SHAPE, NETWORKS,
+                                                   three_stage_recipe)
 from fer_tf.models.registry import register_model
 
 FEATURES = EXTRACTOR["filters"][-1]
@@ -216,7 +217,7 @@ def landmark_ensemble(input_shape=INPUT_SHAPE, num_classes=7, network="el"):
 
 
 @register_model("landmark_subnet", paper="landmark", input_shape=INPUT_SHAPE,
-                num_classes=7, normalization="symmetric", trainable_by_cli=False,
+                num_classes=7, normalization="symmetric", recipe=three_stage_recipe(),
                 description="Wadhawan & Gandhi 2022 Fig. 6: extractor + landmark head "
                 "+ expression head, outputs landmarks and labels")
 def landmark_subnet(input_shape=INPUT_SHAPE, num_classes=7, part="all"):

@@ -13,6 +13,7 @@ Glorot uniform.
 import types
 
 from fer_tf.data import ibug68
+from fer_tf.training.recipes import OptimizerConfig, Recipe, Stage, TransformConfig
 
 #: Sec. III-C1: 160 x 160 grey face crops repeated to 3 channels.
 INPUT_SHAPE = (160, 160, 3)
@@ -57,3 +58,66 @@ PAPER_EFFICIENCY = types.MappingProxyType({
     "ensemble_storage_mb": 31.5,
     "conv_flops_share": 0.9998,
 })
+
+#: Sec. III-D3: "approximate number of epochs" per dataset. The paper gives
+#: one figure for head training + fine-tuning together and says the head
+#: stage is "a few epochs"; this package gives the head a tenth of it.
+EPOCHS = types.MappingProxyType({
+    "ckplus": {"baseline": 400, "landmarks": 100, "head": 30, "finetune": 270},
+    "jaffe": {"baseline": 300, "landmarks": 100, "head": 20, "finetune": 180},
+    "sfew": {"baseline": 400, "landmarks": 200, "head": 20, "finetune": 180},
+})
+
+#: "stop training when the validation loss saturates" (Sec. III-D): early
+#: stopping on val_loss with this patience, best weights kept per stage.
+PATIENCE = 20
+
+
+def _adam(learning_rate):
+    # Sec. III-D3: Adam {beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-7}.
+    return OptimizerConfig("adam", learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+
+
+#: REFERENCE_NOTES section 2 (the authors' notebook): rotation 15 deg, shift
+#: 0.05, shear 0.05, horizontal flip; landmarks move with the pixels.
+AUGMENTATION = TransformConfig(augmentation="landmark", augmentation_kwargs={
+    "rotation": 15.0, "translation": 0.05, "shear": 0.05, "horizontal_flip": True})
+
+
+def three_stage_recipe(dataset="ckplus", part="all"):
+    """Sec. III-D2 transfer learning of one FTL (part "all") or EL member:
+
+    1. landmark localisation: extractor + landmark head, L1 loss (Eq. 1),
+       Adam 1e-2;
+    2. expression head: extractor frozen, cross-entropy (Eq. 2), Adam 1e-2;
+    3. fine-tuning: extractor + expression head, Adam 1e-4.
+
+    Batch 32, landmark-aware augmentation, pixels in [-1, 1], landmarks
+    divided by the crop size; each stage stops when val_loss saturates.
+    """
+    epochs = EPOCHS[dataset]
+    labels = {"labels": "sparse_categorical_crossentropy"}
+    return Recipe(
+        name=f"landmark_{dataset}_{part}_three_stage", paper="landmark",
+        epochs=epochs["landmarks"] + epochs["head"] + epochs["finetune"], batch_size=32,
+        optimizer=_adam(1e-2), loss={"landmarks": "mae", **labels},
+        metrics={"labels": ["accuracy"], "landmarks": ["mae"]},
+        monitor="val_loss", mode="min", patience=PATIENCE,
+        stages=(Stage("landmarks", epochs["landmarks"], ("extractor", "landmark_head"),
+                      loss={"landmarks": "mae"}),
+                Stage("head", epochs["head"], ("expression_head",), loss=labels),
+                Stage("finetune", epochs["finetune"], ("extractor", "expression_head"),
+                      optimizer=_adam(1e-4), loss=labels)),
+        train_transform=AUGMENTATION, normalization="symmetric", landmark_part=part,
+        model_kwargs={"part": part})
+
+
+def direct_recipe(dataset="ckplus"):
+    """Sec. III-D1 direct training of a Baseline member: cross-entropy, Adam
+    1e-2, stopped when val_loss saturates."""
+    return Recipe(
+        name=f"landmark_{dataset}_baseline_direct", paper="landmark",
+        epochs=EPOCHS[dataset]["baseline"], batch_size=32, optimizer=_adam(1e-2),
+        loss={"labels": "sparse_categorical_crossentropy"}, metrics={"labels": ["accuracy"]},
+        monitor="val_loss", mode="min", patience=PATIENCE, train_transform=AUGMENTATION,
+        normalization="symmetric", model_kwargs={"part": None})
