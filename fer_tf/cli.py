@@ -105,7 +105,9 @@ def _cmd_train(args):
     print("  config.json (the resolved recipe), metrics.json, checkpoints/best.keras"
           + (", folds/<k>/" if len(metrics.get("folds", [])) > 1 else "")
           + (", members/<m>/" if metrics.get("members", 1) > 1 else ""))
-    print(f"  plots: {os.path.join(out, 'plots', 'confusion_matrix.png')}")
+    plots = [os.path.join(out, "plots", "confusion_matrix.png")]
+    curves = os.path.join(out, "plots", "learning_curves.png")
+    print("  plots: " + ", ".join(([curves] if os.path.exists(curves) else []) + plots))
     if len(metrics.get("folds", [])) > 1:
         print(f"Folds: {len(metrics['folds'])}; accuracy per fold "
               + " ".join(f"{a:.3f}" for a in metrics["fold_accuracies"])

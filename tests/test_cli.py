@@ -82,7 +82,8 @@ def test_train_then_evaluate_on_held_out_synthetic_subjects(capsys, tmp_path):
                  "plots/learning_curves.png", "plots/confusion_matrix.png"):
         assert (out / name).exists(), name
     config = json.loads((out / "config.json").read_text())
-    assert config["split_sizes"]["test"] == 2 * 7  # 2 of 8 subjects held out
+    assert config["split_sizes"]["0"]["test"] == 2 * 7  # 2 of 8 subjects held out
+    assert config["recipe"]["optimizer"]["learning_rate"] == 3e-4
 
     code, stdout, err = run_cli(capsys, "evaluate", str(out), "--json")
     assert code == 0, err
