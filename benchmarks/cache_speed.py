@@ -88,9 +88,9 @@ def main():
     print(f"second run (read cache): {second:.4f} s")
     print(f"speed-up: {first / second:.0f}x (target >= 20x)")
     # SAVEE's and eNTERFACE's frame sizes, faces about 40% of the frame height.
-    for frame_size, face_size in (((320, 256), 100), ((720, 576), 230)):
+    for frame_size, face_size in (((256, 320), 100), ((576, 720), 230)):
         seconds, found = time_haar(detector, frame_size, face_size)
-        print(f"HaarFaceDetector on {frame_size[0]}x{frame_size[1]}: "
+        print(f"HaarFaceDetector on {frame_size[1]}x{frame_size[0]}: "
               f"{1000 * seconds:.1f} ms/frame ({found} face(s))")
     seconds, found = time_haar(HaarFaceDetector(max_side=360), (720, 576), 230)
     print(f"HaarFaceDetector(max_side=360) on 720x576: {1000 * seconds:.1f} ms/frame "

@@ -469,7 +469,7 @@ def _video(identity, class_name, rng, num_frames, frame_size, face_size, domain)
 
 def write_savee(out_dir, seed=0, official=False, show_progress=True, num_speakers=4,
                 clips_per_emotion=2, neutral_clips=2, num_frames=6,
-                frame_size=(128, 96), face_size=64):
+                frame_size=(96, 128), face_size=64):
     """SAVEE layout: AudioVisualClip/<speaker>/<code><nn>.avi (MJPG), speakers
     DC, JE, JK, KL. `official`: 4 speakers x (6 x 15 + 30 neutral) = 480."""
     from fer_tf.data.synthetic import sample_identity
@@ -502,7 +502,7 @@ def write_savee(out_dir, seed=0, official=False, show_progress=True, num_speaker
 
 
 def write_enterface(out_dir, seed=0, official=False, show_progress=True, num_subjects=3,
-                    sentences=2, num_frames=6, frame_size=(128, 96), face_size=64):
+                    sentences=2, num_frames=6, frame_size=(96, 128), face_size=64):
     """eNTERFACE'05 layout: `subject N/<emotion>/sentence K/sN_<code>_K.avi`
     (MJPG); subject 6, when written, has no `sentence K/` level, as in the
     public release. `official`: 1,166 clips (38 subjects x 6 emotions x 5

@@ -80,20 +80,21 @@ def _video_background(rng, h, w, style, skin):
     return cv2.GaussianBlur(bg, (0, 0), 2.0)
 
 
-def make_video(identity, class_name, num_frames=12, frame_size=(160, 120), face_size=80,
+def make_video(identity, class_name, num_frames=12, frame_size=(120, 160), face_size=80,
                rng=None, domain="default", apex: Optional[float] = None) -> SyntheticVideo:
     """Renders a neutral -> apex clip of `identity` inside a larger RGB frame.
 
     The face drifts and jitters by a few pixels and degrees per frame (a
     speaker's head in front of a fixed camera); `face_size` is the side of
     the face crop (hair to chin) in pixels, scaled by the domain's face scale.
+    `frame_size` is (height, width), as everywhere in the package.
     """
     _check_domain(domain)
     if class_name not in CLASSES:
         raise ConfigError(f"Unknown expression {class_name!r}; expected one of {CLASSES}.")
     if num_frames < 1:
         raise ConfigError(f"A video needs at least 1 frame, got {num_frames}.")
-    w, h = (int(v) for v in frame_size)
+    h, w = (int(v) for v in frame_size)
     if face_size > min(w, h) or face_size < 24:
         raise ConfigError(f"face_size must lie in [24, min(frame_size)]; got "
                           f"{face_size} for frame_size {frame_size}.")
@@ -150,7 +151,7 @@ def make_video(identity, class_name, num_frames=12, frame_size=(160, 120), face_
 
 
 def make_video_dataset(num_subjects=4, videos_per_class=4, classes="six", domain="savee",
-                       seed=0, num_frames=12, frame_size=(160, 120), face_size=80):
+                       seed=0, num_frames=12, frame_size=(120, 160), face_size=80):
     """A list of `SyntheticVideo` for SAVEE/eNTERFACE-style experiments.
 
     Subjects are named by domain ("SA001" for savee, "EN001" for enterface,
