@@ -315,3 +315,22 @@ def test_recipe_label_smoothing_reaches_the_loss():
     expected = float(np.mean(-(q * np.log(y_pred)).sum(-1)))
     assert smooth == pytest.approx(expected, rel=1e-5)
     assert plain == pytest.approx(float(np.mean(-np.log([0.9, 0.8]))), rel=1e-5)
+
+
+def test_the_registered_baseline_trains_by_its_preset_from_python(tmp_path):
+    from fer_tf.models import registry
+    from fer_tf.training import runner
+
+    spec = registry.get_spec("baseline_cnn")
+    recipe = spec.default_recipe().with_epochs(1)
+    assert recipe.name == "camnet_baseline_cnn" and recipe.optimizer.learning_rate == 3e-4
+    records, _ = runner.load_records("synthetic", input_shape=(32, 32, 1),
+                                     synthetic={"num_subjects": 6, "images_per_class": 1})
+    train, val, _ = runner.split_records(records, "synthetic")
+    run = RunFolder(tmp_path / "run", create=True)
+    model, history = fit.train(
+        lambda: registry.build_model("baseline_cnn", input_shape=(32, 32, 1)),
+        make_dataset(train, training=True, batch_size=16, image_size=(32, 32)),
+        make_dataset(val, batch_size=16, image_size=(32, 32)), run, recipe, verbose=0)
+    assert history["epoch"] == [1] and os.path.exists(run.best_checkpoint)
+    assert model.optimizer.learning_rate.numpy() == pytest.approx(3e-4)
