@@ -353,6 +353,9 @@ def evaluate_run(path, records=None, batch_size=128):
     """
     run = RunFolder(path)
     config = run.read_config()
+    if "recipe" not in config or "folds" not in config:
+        raise ConfigError(f"{run.file('config.json')} was written by an older fer_tf (no "
+                          "recipe recorded); train the run again to evaluate it.")
     recipe = Recipe.from_dict(config["recipe"])
     input_shape = tuple(config["input_shape"])
     if records is None:
