@@ -164,6 +164,20 @@ def _cmd_summary(args):
         print("\n\n".join(efficiency.format_summary(s) for s in summaries))
 
 
+def _cmd_gradcam(args):
+    from fer_tf.evaluation.gradcam import explain_image
+
+    summary = explain_image(args.model, args.image, args.out, detector=args.detector,
+                            clahe=args.clahe, class_name=args.class_name)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    print(f"Grad-CAM of {summary['class']} (p = {summary['probability']:.3f}) "
+          f"-> {os.path.abspath(summary['out'])}")
+    if not summary["face_detected"]:
+        print("  no face detected: the whole image was explained")
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -269,6 +283,19 @@ def build_parser():
     p.add_argument("--latency", action="store_true",
                    help="also time batch 1 and 64 against this machine's fp32 matmul")
     p.set_defaults(func=_cmd_summary)
+
+    p = sub.add_parser("gradcam", help="Grad-CAM heatmaps (landmark paper Eq. 5-6, Fig. 11) of "
+                                       "a model, run or ensemble on one face image")
+    p.add_argument("model", help="a run folder, a .keras file or a registered model name")
+    p.add_argument("image", help="the face image (PNG/JPEG)")
+    p.add_argument("--out", required=True, help="the PNG to write")
+    p.add_argument("--class", dest="class_name",
+                   help="explain this class (default: the predicted one)")
+    p.add_argument("--detector", default="haar", choices=("haar", "dlib", "ssd", "none"),
+                   help="face detector (default haar; the whole image when none is found)")
+    p.add_argument("--clahe", action="store_true", help="CLAHE on the face crop")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_gradcam)
     return parser
 
 
