@@ -1,0 +1,68 @@
+"""SplitAttention (ResNeSt Sec. 3): the shared layer test, the radix-1 sigmoid
+form, the rSoftMax and the grouped FLOP count."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from fer_tf.evaluation.efficiency import count_flops
+from fer_tf.layers.split_attention import SplitAttention, group_mask
+from tests.helpers.layer_test import run_layer_test
+
+
+def test_layer_basics_uneven_groups():
+    # Groups 3 x radix 2 = 6 do not divide 16 channels: the thesis' case. Momentum 1
+    # keeps the moving statistics fixed through the helper's training-mode call.
+    run_layer_test(SplitAttention,
+                   {"filters": 12, "strides": 2, "radix": 2, "cardinality": 3,
+                    "min_inter": 4, "bn_momentum": 1.0},
+                   input_shape=(2, 7, 7, 16), expected_output_shape=(2, 4, 4, 12),
+                   expected_num_trainable_weights=9, expected_num_non_trainable_weights=4)
+
+
+def test_radix_one_is_the_sigmoid_form():
+    x = np.random.default_rng(1).normal(size=(2, 6, 6, 8)).astype("float32")
+    layer = SplitAttention(8, radix=1, cardinality=1, min_inter=4)
+    layer(x)
+    bn0 = layer.bn0
+    for bn in (layer.bn0, layer.bn1):  # positive variances
+        bn.moving_variance.assign(np.abs(bn.moving_variance.numpy()) + 0.5)
+    kernel = layer.kernel.numpy()
+    layer.fc2_kernel.assign(np.random.default_rng(2).normal(size=layer.fc2_kernel.shape))
+    u = ops.convert_to_numpy(ops.conv(x, kernel, padding="same"))
+    u = np.maximum(ops.convert_to_numpy(bn0(u, training=False)), 0)
+    z = u.mean(axis=(1, 2)) @ layer.fc1_kernel.numpy() + layer.fc1_bias.numpy()
+    z = np.maximum(ops.convert_to_numpy(layer.bn1(z, training=False)), 0)
+    gate = 1 / (1 + np.exp(-(z @ layer.fc2_kernel.numpy() + layer.fc2_bias.numpy())))
+    expected = u * gate[:, None, None, :]
+    got = ops.convert_to_numpy(layer(x, training=False))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_rsoftmax_with_equal_logits_averages_the_splits():
+    # Zero logits: the softmax across the radix axis gives 1/R to each split.
+    x = np.random.default_rng(3).normal(size=(2, 5, 5, 6)).astype("float32")
+    layer = SplitAttention(4, radix=3, cardinality=2, min_inter=4)
+    layer(x)
+    layer.fc2_kernel.assign(np.zeros(layer.fc2_kernel.shape, "float32"))
+    out = ops.convert_to_numpy(layer(x, training=False))
+    kernel = layer.kernel.numpy() * group_mask(6, 12, 6)
+    u = ops.convert_to_numpy(layer.bn0(ops.conv(x, kernel, padding="same"), training=False))
+    u = np.maximum(u, 0)
+    np.testing.assert_allclose(out, (u[..., :4] + u[..., 4:8] + u[..., 8:]) / 3,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_group_mask_is_block_diagonal():
+    mask = group_mask(5, 4, 2)
+    assert mask.sum() == 3 * 2 + 2 * 2
+    assert mask[0, 0] == 1 and mask[0, 3] == 0 and mask[4, 3] == 1
+
+
+def test_count_flops_uses_grouped_widths():
+    inputs = keras.Input((8, 8, 12))
+    model = keras.Model(inputs, SplitAttention(12, radix=2, cardinality=2, min_inter=8)(inputs))
+    flops = count_flops(model)
+    conv = 2 * (12 // 4) * 9 * 24 * 8 * 8
+    fc = 2 * (12 * 8 + 8 * 24) // 2
+    assert flops == conv + fc
