@@ -13,7 +13,8 @@ from fer_tf.errors import ConfigError
 
 _REGISTRY = {}
 _MODEL_MODULES = ("fer_tf.models.baseline_cnn", "fer_tf.models.pathnet.model",
-                  "fer_tf.models.landmark_ensemble.model")
+                  "fer_tf.models.landmark_ensemble.model",
+                  "fer_tf.models.efficientnet.model")
 
 
 @dataclasses.dataclass(frozen=True)

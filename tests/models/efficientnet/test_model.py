@@ -1,0 +1,93 @@
+"""efficientnet_b0: registration, Eq. 9 head, weights choices, mixed precision, augmentation."""
+
+import keras
+import numpy as np
+import pytest
+
+from fer_tf.errors import MissingModelFileError
+from fer_tf.models import registry
+from fer_tf.models.efficientnet.presets import IMAGENET_MEAN, TABLE_I_RECIPE
+from fer_tf.training import fit
+from fer_tf.training.runner import resolve_recipe
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    return registry.build_model("efficientnet_b0", input_shape=(32, 32, 3))
+
+
+def test_registered_with_the_papers_defaults():
+    spec = registry.get_spec("efficientnet_b0")
+    assert spec.paper == "efficientnet" and spec.input_shape == (224, 224, 3)
+    assert spec.num_classes == 7 and spec.normalization == "none"
+    recipe = spec.default_recipe()
+    assert recipe == TABLE_I_RECIPE and recipe.model_kwargs == {"weights": "imagenet"}
+
+
+def test_head_is_one_linear_layer_from_1280_features(small_model):
+    # Eq. 9: Linear(1280 -> 7) after the pooled backbone features; no dropout.
+    head = small_model.get_layer("predictions")
+    assert tuple(head.kernel.shape) == (1280, 7) and head.dtype_policy.name == "float32"
+    assert small_model.get_layer("dropout").rate == 0.0
+    assert small_model.get_layer("preprocess").mode == "none"
+    assert small_model.output_shape == (None, 7)
+    probs = np.asarray(small_model(np.full((2, 32, 32, 3), 255.0, "float32")))
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_weights_random_none_and_missing_imagenet_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(MissingModelFileError) as error:
+        registry.build_model("efficientnet_b0", input_shape=(32, 32, 3), weights="imagenet")
+    message = str(error.value)
+    assert "efficientnetb0_notop.h5" in message and str(tmp_path) in message
+    assert "\n" not in message
+    spec = registry.get_spec("efficientnet_b0")
+    # what `fer-tf train ... --set 'model_kwargs={"weights": "random"}'` resolves to
+    recipe = resolve_recipe(spec, {"model_kwargs": {"weights": "random"}})
+    assert recipe.model_kwargs == {"weights": "random"}
+    model = registry.build_model("efficientnet_b0", input_shape=(32, 32, 1), weights="none",
+                                 **{k: v for k, v in recipe.model_kwargs.items()
+                                    if k != "weights"})
+    assert model.input_shape == (None, 32, 32, 1)
+
+
+def test_mixed_precision_computes_in_float16_and_outputs_float32():
+    with fit.precision_policy(True):
+        model = registry.build_model("efficientnet_b0", input_shape=(32, 32, 3))
+    conv = model.get_layer("backbone").get_layer("stem_conv")
+    assert conv.compute_dtype == "float16"
+    out = model(np.zeros((2, 32, 32, 3), "float32"))
+    assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    optimizer = fit.wrap_optimizer(keras.optimizers.AdamW(), True)
+    assert type(optimizer).__name__ == "LossScaleOptimizer"
+
+
+def test_named_augmentation_is_the_sec_iii_c_stack_and_runs_in_the_pipeline():
+    from fer_tf.data.pipeline import make_augmentation, make_dataset
+    from fer_tf.data.synthetic import make_synthetic
+    from fer_tf.models.efficientnet import model  # noqa: F401  (registers "efficientnet")
+    from fer_tf.models.efficientnet.presets import table_i_recipe
+
+    recipe = table_i_recipe(32)
+    assert recipe.train_transform.resize == (37, 37) and recipe.train_transform.crop == (32, 32)
+    assert recipe.eval_transform.resize == (32, 32) and recipe.eval_transform.crop is None
+    stack = make_augmentation(recipe.train_transform, seed=0)
+    names = [type(layer).__name__ for layer in stack.layers]
+    assert names == ["RandomFlip", "RandomRotation", "ColorJitter", "RandomErasing"]
+    rotation, jitter, erasing = stack.layers[1], stack.layers[2], stack.layers[3]
+    assert rotation.factor == (-15 / 360, 15 / 360) or abs(rotation.factor[1] - 15 / 360) < 1e-9
+    assert (jitter.brightness, jitter.contrast, jitter.saturation, jitter.probability) == (
+        0.2, 0.2, 0.2, 0.5)
+    assert erasing.probability == 0.25 and erasing.scale == (0.02, 0.1)
+    np.testing.assert_allclose(erasing.fill_value, np.multiply(IMAGENET_MEAN, 255.0))
+
+    records = make_synthetic(num_subjects=2, images_per_class=1, classes="seven", size=24)
+    pipe = dict(channels=3, normalization=recipe.normalization, batch_size=14)
+    train = next(iter(make_dataset(records, training=True, seed=1,
+                                   transform=recipe.train_transform, **pipe)))[0].numpy()
+    evaluation = next(iter(make_dataset(records, transform=recipe.eval_transform,
+                                        **pipe)))[0].numpy()
+    assert train.shape == evaluation.shape == (14, 32, 32, 3)
+    assert train.min() >= 0.0 and train.max() <= 255.0 and evaluation.max() > 1.0
+    assert not np.allclose(train, evaluation)
