@@ -71,11 +71,19 @@ def parse_args(argv=None):
     p.add_argument("--cache-dir", help="face-crop cache for real data")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--resume", action="store_true", help="skip experiments already done")
+    p.add_argument("--offline", action="store_true",
+                   help="never download ImageNet weights (same as FER_TF_OFFLINE=1)")
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up logging")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.offline:
+        os.environ["FER_TF_OFFLINE"] = "1"
+    from fer_tf.quiet import quiet_tensorflow
+
+    quiet_tensorflow(verbose=args.verbose)
     from fer_tf.errors import FerTfError
     from fer_tf.models.pathnet.baselines import TABLE_I_BACKBONES as BACKBONES
     from fer_tf.models.pathnet import PAPER, SMOKE

@@ -228,8 +228,9 @@ class PathNetLayer(keras.layers.Layer):
         weights = active_module_weights(path, self.aggregation)
         return self.forward_selected(inputs, kernel, bias, weights)
 
-    def compute_output_shape(self, input_shape, path_shape=None):
-        return tuple(input_shape[:-1]) + (self.units,)
+    def compute_output_shape(self, inputs_shape, path_shape=None):
+        # Named after call()'s argument, so Keras can call the layer on a keras.Input.
+        return tuple(inputs_shape[:-1]) + (self.units,)
 
     def count_flops(self, input_shape, all_ops=False, path=None, **call_arguments):
         """FLOPs per example of one call (the hook of

@@ -117,10 +117,6 @@ def test_freeze_and_reinitialize_unfrozen_keeps_frozen_bits():
 
 @pytest.mark.parametrize("aggregation", ["mean", "sum"])
 def test_layer_contract(aggregation):
-    # symbolic=False: PathNetLayer.compute_output_shape(input_shape, ...)
-    # does not name call()'s `inputs` argument (Keras wants `inputs_shape`),
-    # so Keras refuses to call it on a keras.Input; the helper then wraps
-    # the layer in a one-layer subclassed model instead of a functional one.
     result = run_layer_test(
         PathNetLayer,
         init_kwargs=dict(num_modules=M, units=U, aggregation=aggregation, seed=7),
@@ -129,7 +125,6 @@ def test_layer_contract(aggregation):
         expected_output_shape=(3, U),
         expected_num_trainable_weights=2,
         expected_num_non_trainable_weights=1,
-        symbolic=False,
         jax=aggregation == "mean",  # one JAX run covers the shared code
     )
     np.testing.assert_allclose(

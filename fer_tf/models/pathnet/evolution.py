@@ -11,9 +11,9 @@ import dataclasses
 import time
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from fer_tf.errors import ConfigError, DatasetError
+from fer_tf.progress import progress as show_progress
 from fer_tf.models.pathnet.tournament import MicrobialTournament
 from fer_tf.models.pathnet.training import (
     PathTrainer,
@@ -213,7 +213,7 @@ def evolve(
             for `task.num_classes`.
         trainer: PathTrainer or None. A trainer to reuse (one compile for a
             whole run); None builds one for this task.
-        progress: bool. Show a tqdm bar over generations.
+        progress: bool. Show progress over generations (`fer_tf.progress`).
         desc: str or None. Progress-bar label.
         on_generation: callable or None. Called as on_generation(generation,
             outcome) after every tournament (generation counts from 1).
@@ -259,9 +259,8 @@ def evolve(
     fitness_history = {"winner": [], "loser": [], "mean": []}
     train_curve = {"generation": [], "accuracy": [], "loss": []}
     test_curve = {"generation": [], "accuracy": [], "loss": []}
-    for generation in tqdm(
-        range(config.generations), desc=desc or task.name, disable=not progress
-    ):
+    for generation in show_progress(range(config.generations), desc=desc or task.name,
+                                    enabled=progress, unit="gen"):
         first, second = tournament.pick()
         paths = np.stack([tournament.genotype(first), tournament.genotype(second)])
         indices = sampler.draw(per_generation).reshape(2, steps, config.batch_size)

@@ -355,7 +355,7 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
     tables = results_lib.report(metrics)
     if baselines:
         log(f"Table I baselines: fine-tuning {', '.join(baselines)}")
-        losses = run_baselines(faces_by_seed[run_seeds[0]], run_dir.plots_dir, baselines,
+        losses = run_baselines(faces_by_seed[run_seeds[0]], run_dir.path, baselines,
                                weights=baseline_weights, epochs=baseline_epochs,
                                fold=folds[0], seed=run_seeds[0], input_size=faces.crop_size)
         metrics["table_i"] = losses
