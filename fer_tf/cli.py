@@ -174,7 +174,7 @@ def _cmd_gradcam(args):
         return
     print(f"Grad-CAM of {summary['class']} (p = {summary['probability']:.3f}) "
           f"-> {os.path.abspath(summary['out'])}")
-    if not summary["face_detected"]:
+    if summary["face_detected"] is False:
         print("  no face detected: the whole image was explained")
 
 

@@ -357,6 +357,11 @@ def _checkpoints(folder):
         found = _checkpoints(fold)
         if found:
             return found
+    # A landmark experiment: <network>/folds/<k>/ensemble.keras, EL first.
+    for network in ("el", "ftl", "baseline"):
+        found = sorted(glob.glob(os.path.join(folder, network, "folds", "*", "ensemble.keras")))
+        if found:
+            return found[:1]
     return []
 
 
@@ -372,6 +377,11 @@ def load_models(model_or_run):
 
     from fer_tf.errors import MissingModelFileError
 
+    from fer_tf.models import registry
+
+    # Importing every model module registers the package's custom classes
+    # (e.g. LandmarkPartEnsemble) before a .keras file is read.
+    registry.list_models()
     if os.path.exists(model_or_run):
         files = [model_or_run] if os.path.isfile(model_or_run) else _checkpoints(model_or_run)
         if not files:
@@ -396,8 +406,6 @@ def load_models(model_or_run):
                                                                          "symmetric")),
                 "class_names": config.get("class_names"),
                 "input_shape": tuple(pairs[0][1].input_shape[1:]), "source": model_or_run}
-    from fer_tf.models import registry
-
     spec = registry.get_spec(model_or_run)
     model = registry.build_model(model_or_run)
     return {"members": ensemble_members(model), "normalization": spec.normalization,
@@ -420,7 +428,8 @@ def normalize_array(image, mode):
 def read_face(image_path, input_shape, detector="haar", clahe=False):
     """One face as the landmark pipeline prepares it (Sec. III-A/B): grey,
     repeated to the model's channels, detected (the whole image when the
-    detector finds none), CLAHE, resized. Returns (uint8 crop, detected)."""
+    detector finds none), CLAHE, resized. Returns (uint8 crop, whether a
+    face was found; None without a detector)."""
     import PIL.Image
 
     from fer_tf.errors import DatasetError
@@ -437,8 +446,8 @@ def read_face(image_path, input_shape, detector="haar", clahe=False):
     channels = int(input_shape[-1])
     if crop.shape[-1] != channels:
         crop = np.repeat(crop[..., :1], channels, axis=-1)
-    stats = cropper.stats()
-    return crop, stats["detected"] != 0
+    detected = cropper.stats()["detected"]
+    return crop, None if detected is None else detected > 0
 
 
 def explain_image(model_or_run, image_path, out, detector="haar", clahe=False,

@@ -1,0 +1,381 @@
+"""The landmark paper's experiments (Sec. IV): Baseline, FTL and EL trained
+by their Sec. III-D2 recipes under each dataset's protocol, evaluated by the
+ensemble policy (Eq. 4), with the Sec. V-B landmark study, Grad-CAM figures
+(Fig. 11) and the cross-dataset test (Table III).
+
+Run folder of `run_experiment`:
+
+    config.json                the dataset, protocol, budgets, preprocessing
+    <network>/folds/<k>/       one fold of one network (k is 1-based)
+        members/<name>/        one sub-network trained by `fit.train`
+                               (stages/1-landmarks, 2-head, 3-finetune)
+        ensemble.keras         the LandmarkPartEnsemble of the five members
+        result.json            test labels and predictions, landmark errors
+    metrics.json, results.md   Tables I-III, efficiency, Sec. V-B
+    plots/                     confusion matrices (Fig. 7-9), Grad-CAM
+                               (Fig. 11), landmarks before/after (Fig. 10)
+
+Protocols (Sec. II): CK+ 10-fold subject-independent (8 classes), JAFFE
+leave-one-subject-out (7), SFEW Train -> Val (7); `fer_tf.training.runner`'s
+splitters, whose validation subjects (held out of the training folds) decide
+when each stage stops. Preprocessing (Sec. III-A/B): grey crops from
+`load_face_records` with CLAHE and the SSD detector when its files are found
+(else dlib's HOG detector, `faces.make_detector("auto")`), repeated to three
+channels and scaled to [-1, 1] by the pipeline; ground-truth landmarks are
+dlib's 68 points on each crop (the embedded data's are exact).
+"""
+
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+
+from fer_tf.data.pipeline import make_dataset
+from fer_tf.errors import ConfigError
+from fer_tf.evaluation import metrics as metrics_lib
+from fer_tf.evaluation.report import RunFolder, plot_history
+from fer_tf.models.landmark_ensemble import presets
+from fer_tf.models.landmark_ensemble.model import (ensemble_of, landmark_network,
+                                                   landmark_subnetwork)
+from fer_tf.training import fit, runner
+
+DATASETS = ("ckplus", "jaffe", "sfew", "synthetic")
+CLASSES = {"ckplus": 8, "jaffe": 7, "sfew": 7, "synthetic": 8}
+
+#: `--dataset synthetic`: CK+'s eight classes rendered with exact landmarks,
+#: split by held-out subjects, at the reduced budget the script states.
+SYNTHETIC = {"num_subjects": 12, "images_per_class": 5, "input_size": 48,
+             "epochs_scale": 0.05}
+#: `--smoke`: every step of the real run, in seconds.
+SMOKE = {"num_subjects": 4, "images_per_class": 2, "input_size": 32, "epochs_scale": 0.0,
+         "members": 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """What one run trains: image side, epoch scale of the paper's budgets
+    (Sec. III-D3; at least one epoch per stage), class-balanced batches and
+    the members per network (the paper's five; `--smoke` trains the first two)."""
+
+    input_size: int = 160
+    epochs_scale: float = 1.0
+    class_balanced: bool = False
+    members: int = 5
+
+
+def _sub(run, *parts):
+    return RunFolder(run.file(*parts), create=True, resume=True, subrun=True)
+
+
+def member_names(network):
+    """EL's members are named after their parts, the others member_0..4."""
+    parts = presets.NETWORKS[network]
+    return list(parts) if network == "el" else [f"member_{i}" for i in range(len(parts))]
+
+
+def member_recipe(network, dataset, part, budget):
+    """Sec. III-D1 (Baseline) or III-D2 (FTL, EL) at the budget's scale."""
+    key = dataset if dataset in presets.EPOCHS else "ckplus"
+    recipe = (presets.direct_recipe(key) if network == "baseline"
+              else presets.three_stage_recipe(key, part))
+    scale = float(budget.epochs_scale)
+
+    def scaled(epochs):
+        return max(1, int(round(epochs * scale)))
+
+    if recipe.stages:
+        stages = tuple(dataclasses.replace(s, epochs=scaled(s.epochs)) for s in recipe.stages)
+        recipe = recipe.replace(stages=stages, epochs=sum(s.epochs for s in stages))
+    else:
+        recipe = recipe.replace(epochs=scaled(recipe.epochs))
+    return recipe.replace(class_balanced=bool(budget.class_balanced))
+
+
+def _annotate(records):
+    """Sec. III-B: dlib's 68-point ERT landmarks on every crop."""
+    from fer_tf.preprocess.landmarks import DlibLandmarker
+
+    predictor = DlibLandmarker()
+    records.landmarks = np.stack([predictor(image) for image in records.images])
+    return records
+
+
+def load_data(dataset, data_dir=None, input_size=160, seed=0, synthetic=None,
+              cache_dir=None, class_names=None, progress=True):
+    """(Records with landmarks at input_size x input_size, preprocessing stats)."""
+    if dataset == "synthetic":
+        from fer_tf.data.synthetic import make_synthetic
+
+        opts = {k: v for k, v in (synthetic or {}).items()
+                if k in ("num_subjects", "images_per_class")}
+        records = make_synthetic(classes="ckplus8", size=int(input_size), seed=seed, **opts)
+        return records, {"detector": "none (rendered crops)", "landmarks": "exact (renderer)",
+                         "images": len(records)}
+    if dataset not in DATASETS:
+        raise ConfigError(f"Unknown dataset {dataset!r}; expected one of {DATASETS}.")
+    if not data_dir:
+        raise ConfigError(f"--data-dir is required for dataset {dataset!r}.")
+    from fer_tf.preprocess import faces
+    from fer_tf.preprocess.face_records import load_face_records
+
+    detector = faces.make_detector("auto")
+    records, stats = load_face_records(
+        dataset, data_dir, image_size=(int(input_size),) * 2, channels=1, detector=detector,
+        clahe=True, interpolation="bilinear", class_names=class_names, cache_dir=cache_dir,
+        progress=progress)
+    records = _annotate(records)
+    return records, dict(stats, landmarks="dlib 68-point ERT on each crop",
+                         detector=faces.detector_config(detector))
+
+
+def _inputs(records, input_shape):
+    """Test images as the pipeline's evaluation path makes them (grey -> 3
+    channels, [-1, 1]); records are stored at the input size."""
+    images = records.images.astype(np.float32)
+    if images.shape[1:3] != tuple(input_shape[:2]):
+        raise ConfigError(f"{records.name}: images are {images.shape[1:3]}, the networks "
+                          f"take {tuple(input_shape[:2])}.")
+    if images.shape[-1] != input_shape[-1]:
+        images = np.repeat(images[..., :1], input_shape[-1], axis=-1)
+    return images / 127.5 - 1.0
+
+
+def _pipelines(recipe, train, val, input_shape, seed):
+    """Training and validation batches; every network gets the same
+    landmark-aware augmentation (one affine for pixels and points), and a
+    Baseline member, which has no landmark output, sees the labels only."""
+    pipe = dict(image_size=input_shape[:2], channels=input_shape[-1],
+                normalization=recipe.normalization, batch_size=recipe.batch_size,
+                with_landmarks=True, landmark_part=recipe.landmark_part or "all")
+    train_ds = make_dataset(train, training=True, seed=seed, transform=recipe.train_transform,
+                            class_balanced=recipe.class_balanced, **pipe)
+    val_ds = None if val is None else make_dataset(val, transform=recipe.eval_transform, **pipe)
+    if recipe.landmark_part is None:
+        def labels_only(images, targets):
+            return images, {"labels": targets["labels"]}
+
+        train_ds = train_ds.map(labels_only)
+        val_ds = None if val_ds is None else val_ds.map(labels_only)
+    return train_ds, val_ds
+
+
+def landmark_errors(before, after, images, records, part):
+    """Sec. V-B: mean absolute difference (Eq. 1, coordinates / crop size)
+    between ground truth and the points predicted before fine-tuning and
+    after it with the localisation head put back, per iBUG-68 part.
+
+    `before`, `after`: sub-networks with a landmark head on `part`.
+    Returns ({part: {"before", "after"}}, before points, after points) with
+    points (N, k, 2) in pixels.
+    """
+    from fer_tf.data import ibug68
+
+    height, width = records.image_shape[:2]
+    index = ibug68.part_indices(part)
+    truth = records.landmarks[:, index] / np.array([width, height], np.float32)
+    points = []
+    for model in (before, after):
+        pred = np.asarray(landmark_network(model).predict(images, verbose=0, batch_size=64))
+        points.append(pred.reshape(len(images), -1, 2))
+    parts = [part] if part != "all" else list(ibug68.PART_NAMES)
+    errors = {}
+    for name in parts:
+        sel = np.isin(index, ibug68.part_indices(name))
+        errors[name] = {when: float(np.mean(np.abs(p[:, sel] - truth[:, sel])))
+                        for when, p in zip(("before", "after"), points)}
+    scale = np.array([width, height], np.float32)
+    return errors, points[0] * scale, points[1] * scale
+
+
+def train_network(network, fold_run, train, val, test, input_shape, dataset, budget, seed,
+                  verbose="auto"):
+    """Trains the five members of `network` on one fold (members as sub-runs)
+    and evaluates their Eq. 4 ensemble on `test`. Returns the fold's result."""
+    names = member_names(network)[:budget.members]
+    parts = dict(zip(names, presets.NETWORKS[network]))
+    num_classes = train.num_classes
+
+    def train_member(name, member_run):
+        member_seed = seed + 1000 * names.index(name)
+        fit.set_seed(member_seed)
+        recipe = member_recipe(network, dataset, parts[name], budget)
+        train_ds, val_ds = _pipelines(recipe, train, val, input_shape, member_seed)
+        start = time.time()
+        _, history = fit.train(
+            lambda: landmark_subnetwork(num_classes, parts[name], input_shape,
+                                        name=f"{network}_{name}"),
+            train_ds, val_ds, member_run, recipe, verbose=verbose)
+        plot_history(history, member_run.file("plots", "learning_curves.png"),
+                     title=f"{network} {name}")
+        return {"epochs_run": len(history.get("epoch", [])), "seed": member_seed,
+                "stage_epochs": [s.epochs for s in recipe.resolved_stages()],
+                "seconds": round(time.time() - start, 1)}
+
+    members = fit.run_subruns(fold_run, "members", names, train_member)
+    subnets = [keras.saving.load_model(_sub(fold_run, "members", n).best_checkpoint,
+                                       compile=False) for n in names]
+    ensemble = ensemble_of(subnets, name=f"{network}_ensemble")
+    fit.atomic_save_model(ensemble, fold_run.file("ensemble.keras"))
+    images = _inputs(test, input_shape)
+    out = ensemble.predict(images, verbose=0, batch_size=64)
+    result = {"y_true": test.labels.tolist(),
+              "y_pred": np.asarray(out["probabilities"]).argmax(-1).tolist(),
+              "member_pred": {n: np.asarray(out["members"])[:, i].argmax(-1).tolist()
+                              for i, n in enumerate(names)},
+              "members": members, "test_size": len(test)}
+    if network != "baseline" and test.landmarks is not None:
+        result["landmark_mae"] = {}
+        for name, subnet in zip(names, subnets):
+            stage1 = _sub(fold_run, "members", name, "stages", "1-landmarks").best_checkpoint
+            before = keras.saving.load_model(stage1, compile=False)
+            errors, pts_before, pts_after = landmark_errors(before, subnet, images, test,
+                                                            parts[name])
+            result["landmark_mae"][name] = errors
+            np.savez_compressed(fold_run.file(f"landmarks_{name}.npz"), before=pts_before,
+                                after=pts_after, part=parts[name])
+    return result
+
+
+def evaluate_on(fold_run, records, input_shape):
+    """Table III: a trained fold's ensemble on another dataset (same classes)."""
+    ensemble = keras.saving.load_model(fold_run.file("ensemble.keras"), compile=False)
+    out = ensemble.predict(_inputs(records, input_shape), verbose=0, batch_size=64)
+    names = [m.name.split("_", 1)[1] for m in ensemble.members]
+    return {"y_true": records.labels.tolist(),
+            "y_pred": np.asarray(out["probabilities"]).argmax(-1).tolist(),
+            "member_pred": {n: np.asarray(out["members"])[:, i].argmax(-1).tolist()
+                            for i, n in enumerate(names)}}
+
+
+def summarize_results(fold_results, class_names):
+    """Accuracy of the ensemble (confusion matrices summed over folds) and of
+    each member alone, per network."""
+    pairs = [(r["y_true"], r["y_pred"]) for r in fold_results]
+    ensemble = metrics_lib.aggregate_folds(pairs, class_names)
+    members = {}
+    for name in fold_results[0]["member_pred"]:
+        member_pairs = [(r["y_true"], r["member_pred"][name]) for r in fold_results]
+        members[name] = metrics_lib.aggregate_folds(member_pairs, class_names)["accuracy"]
+    out = {"accuracy": ensemble["accuracy"], "confusion_matrix": ensemble["confusion_matrix"],
+           "fold_accuracies": ensemble["fold_accuracies"], "macro_f1": ensemble["macro_f1"],
+           "members": members}
+    errors = [r["landmark_mae"] for r in fold_results if "landmark_mae" in r]
+    if errors:
+        out["landmark_mae"] = {
+            member: {part: {when: float(np.mean([e[member][part][when] for e in errors]))
+                            for when in ("before", "after")} for part in errors[0][member]}
+            for member in errors[0]}
+    return out
+
+
+def fold_numbers(records, dataset, folds, seed=0):
+    """1-based fold numbers of `folds` ("all" or a list) under the protocol."""
+    protocol = "synthetic" if dataset == "synthetic" else dataset
+    available = runner.fold_count(records, protocol, seed)
+    if folds == "all":
+        return list(range(1, available + 1))
+    chosen = [int(k) for k in folds]
+    bad = [k for k in chosen if not 1 <= k <= available]
+    if bad:
+        raise ConfigError(f"{dataset} has {available} folds (1..{available}); got {bad}.")
+    return chosen
+
+
+def default_budget(dataset, smoke=False, input_size=None, epochs_scale=None,
+                   class_balanced=False):
+    """The paper's budget (160 px, Sec. III-D3 epochs) for real data, the
+    stated reduced one for the embedded data and `--smoke`, with overrides."""
+    base = SMOKE if smoke else SYNTHETIC if dataset == "synthetic" else {
+        "input_size": presets.INPUT_SHAPE[0], "epochs_scale": 1.0}
+    return Budget(input_size=int(input_size or base["input_size"]),
+                  epochs_scale=float(base["epochs_scale"] if epochs_scale is None
+                                     else epochs_scale),
+                  class_balanced=bool(class_balanced), members=int(base.get("members", 5)))
+
+
+def run_experiment(dataset, out, data_dir=None, networks=("baseline", "ftl", "el"),
+                   folds="all", budget=None, seed=0, smoke=False, overwrite=False,
+                   resume=False, cross=None, cache_dir=None, verbose="auto", progress=True):
+    """Runs the Sec. IV protocol of `dataset` for `networks` into `out`.
+
+    Args:
+        dataset: "ckplus", "jaffe", "sfew" or "synthetic".
+        data_dir: the dataset's published layout (real datasets).
+        networks: any of "baseline", "ftl", "el".
+        folds: "all" or 1-based fold numbers of the protocol.
+        budget: `Budget` (None: `default_budget(dataset, smoke)`).
+        smoke: the embedded data at its smallest (`SMOKE`).
+        cross: {test dataset: data_dir} evaluated with the fold-1 ensembles
+            (Table III: SFEW Train -> CK+ without contempt, -> JAFFE).
+        overwrite, resume: see `RunFolder`; finished members and folds are
+            reused on resume.
+
+    Returns the metrics dict written to metrics.json.
+    """
+    from fer_tf.models.landmark_ensemble import tables
+
+    unknown = sorted(set(networks) - set(presets.NETWORKS))
+    if unknown or not networks:
+        raise ConfigError(f"--networks takes baseline, ftl, el; got {list(networks)}.")
+    budget = budget or default_budget(dataset, smoke)
+    input_shape = (budget.input_size, budget.input_size, 3)
+    synthetic = SMOKE if smoke else SYNTHETIC
+    fit.set_seed(seed)
+    start = time.time()
+    records, stats = load_data(dataset, data_dir, budget.input_size, seed, synthetic,
+                               cache_dir=cache_dir, progress=progress)
+    protocol = "synthetic" if dataset == "synthetic" else dataset
+    chosen = fold_numbers(records, dataset, folds, seed)
+    cross_records = {}
+    for other, other_dir in (cross or {}).items():
+        # Table III: only the classes the training set has (CK+ drops contempt).
+        cross_records[other] = load_data(other, other_dir, budget.input_size, seed,
+                                         cache_dir=cache_dir, class_names=records.class_names,
+                                         progress=progress)
+    run = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
+    config = {"dataset": dataset, "data_dir": data_dir and os.path.abspath(data_dir),
+              "networks": list(networks), "folds": chosen, "seed": seed, "smoke": smoke,
+              "protocol": runner.DATASET_PROTOCOLS[protocol][0],
+              "budget": dataclasses.asdict(budget), "input_shape": list(input_shape),
+              "class_names": list(records.class_names), "normalization": "symmetric",
+              "synthetic": synthetic if dataset == "synthetic" else None,
+              "preprocessing": {k: v for k, v in stats.items() if k != "missing"},
+              "missed_faces": stats.get("missing", []),
+              "cross": {k: os.path.abspath(v) for k, v in (cross or {}).items()},
+              "recipes": {n: member_recipe(n, dataset, presets.NETWORKS[n][0], budget).to_dict()
+                          for n in networks}}
+    run.write_config(config)
+    results, split_sizes = {}, {}
+    for network in networks:
+        net_run = _sub(run, network)
+
+        def train_fold(k, fold_run, network=network):
+            train, val, test = runner.split_records(records, protocol, int(k) - 1, seed)
+            split_sizes[str(k)] = {"train": len(train), "val": 0 if val is None else len(val),
+                                   "test": len(test)}
+            return train_network(network, fold_run, train, val, test, input_shape, dataset,
+                                 budget, seed + int(k), verbose)
+
+        results[network] = fit.run_subruns(net_run, "folds", chosen, train_fold)
+    summary = {n: summarize_results([results[n][k] for k in chosen], records.class_names)
+               for n in networks}
+    first = {n: _sub(run, n, "folds", str(chosen[0])) for n in networks}
+    cross_summary = {}
+    for other, (other_records, _) in cross_records.items():
+        cross_summary[other] = {
+            n: summarize_results([evaluate_on(first[n], other_records, input_shape)],
+                                 records.class_names) for n in networks}
+    _, _, test = runner.split_records(records, protocol, chosen[0] - 1, seed)
+    metrics = {"dataset": dataset, "networks": summary, "cross": cross_summary,
+               "folds": chosen, "split_sizes": split_sizes or None,
+               "budget": dataclasses.asdict(budget),
+               "efficiency": tables.efficiency_figures(records.num_classes, input_shape),
+               "faces": {"images": stats.get("images"), "detected": stats.get("detected"),
+                         "missed": len(stats.get("missing", []))},
+               "seconds": round(time.time() - start, 1)}
+    tables.write_figures(run, summary, records.class_names, first, test, input_shape, dataset)
+    run.write_metrics(metrics)
+    tables.write_report(run, metrics, config)
+    return metrics
