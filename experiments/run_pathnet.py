@@ -78,12 +78,13 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    from fer_tf.quiet import quiet_tensorflow
+
+    # Before parse_args, which imports the package (and TensorFlow).
+    quiet_tensorflow(verbose="--verbose" in (sys.argv[1:] if argv is None else argv))
     args = parse_args(argv)
     if args.offline:
         os.environ["FER_TF_OFFLINE"] = "1"
-    from fer_tf.quiet import quiet_tensorflow
-
-    quiet_tensorflow(verbose=args.verbose)
     from fer_tf.errors import FerTfError
     from fer_tf.models.pathnet.baselines import TABLE_I_BACKBONES as BACKBONES
     from fer_tf.models.pathnet import PAPER, SMOKE

@@ -47,6 +47,9 @@ def quiet_tensorflow(verbose=False):
         except ImportError:  # the JAX-only path
             tf = None
         import keras  # noqa: F401
+        if tf is not None:
+            # Device discovery probes CUDA and logs its failure on CPU machines.
+            tf.config.list_physical_devices()
     if tf is not None:
         tf.get_logger().setLevel(logging.ERROR)
     try:
