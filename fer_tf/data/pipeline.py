@@ -148,7 +148,8 @@ def _balanced(ds, labels, num_classes, seed):
     mixed = tf.data.Dataset.sample_from_datasets(
         streams, weights=[1.0 / len(present)] * len(present),
         seed=derive_seed(seed, "balance"))
-    return mixed.take(len(labels))
+    # filter() hides the length; state it so schedules can count the steps.
+    return mixed.take(len(labels)).apply(tf.data.experimental.assert_cardinality(len(labels)))
 
 
 def make_dataset(records, batch_size=32, training=False, augment=None,

@@ -16,6 +16,7 @@ single fields) through the one loop, `fit.train`. Its folder holds:
 
 import dataclasses
 import os
+import shutil
 import time
 
 import numpy as np
@@ -308,8 +309,6 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
     else:
         results = {folds[0]: train_fold(folds[0], run)}
     if not chief:
-        import shutil
-
         shutil.rmtree(run.path, ignore_errors=True)
         return {"chief": False}
     config["train_seconds"] = round(time.time() - start, 1)

@@ -172,6 +172,7 @@ def test_class_balanced_batches_draw_every_class_equally_often():
     counts = np.bincount(heavy.labels)
     assert counts[0] > 4 * counts[1]
     ds = make_dataset(heavy, batch_size=32, training=True, class_balanced=True, seed=0)
+    assert int(ds.cardinality()) == -(-len(heavy) // 32), "a cosine schedule can count steps"
     drawn = np.concatenate([np.concatenate([y.numpy() for _, y in ds]) for _ in range(3)])
     assert len(drawn) == 3 * len(heavy)
     share = np.bincount(drawn, minlength=3) / len(drawn)
