@@ -115,8 +115,7 @@ class RandomErasing(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
+        fill = list(self.fill_value) if isinstance(self.fill_value, tuple) else self.fill_value
         config.update({"probability": self.probability, "scale": list(self.scale),
-                       "ratio": list(self.ratio), "fill_value": (list(self.fill_value) if isinstance(self.fill_value, tuple)
-                                      else self.fill_value),
-                       "seed": self.seed})
+                       "ratio": list(self.ratio), "fill_value": fill, "seed": self.seed})
         return config

@@ -1,0 +1,111 @@
+"""End-to-end: experiments/run_efficientnet.py --smoke on the NumPy path, that path's
+model under JAX with TensorFlow absent, a bad --data-dir, and the notebook in smoke
+mode (the tf.data path)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A JAX-only machine: `import tensorflow` fails, nothing else changes.
+_WITHOUT_TENSORFLOW = """
+import sys
+class _NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("tensorflow is absent")
+sys.meta_path.insert(0, _NoTensorFlow())
+import keras
+import numpy as np
+from fer_tf.models.efficientnet.experiment import (SETTINGS, augmented_classifier,
+                                                   load_splits, resize_rgb)
+from fer_tf.models.efficientnet.model import efficientnet_b0
+train, _, _ = load_splits("synthetic", synthetic=SETTINGS["smoke"].synthetic, progress=False)
+x = resize_rgb(train.images[:2], 37)
+model = augmented_classifier(efficientnet_b0((32, 32, 3), 7), 32, seed=0)
+y = keras.ops.convert_to_numpy(model(x, training=True))
+print(keras.backend.backend(), y.shape, round(float(y.sum()), 3), "tensorflow" in sys.modules)
+"""
+
+
+def _run(args, env=None):
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, MPLBACKEND="Agg",
+                    FER_TF_OFFLINE="1", **(env or {}))
+    return subprocess.run([sys.executable] + args, capture_output=True, text=True, cwd=ROOT,
+                          env=full_env, timeout=900)
+
+
+@pytest.mark.slow
+def test_smoke_numpy_data_path_writes_the_report(tmp_path):
+    # The path a JAX machine takes: arrays in, crop and augmentation inside the model.
+    # on the FER2013 csv layout, so the PublicTest + PrivateTest tables are written too
+    layout = tmp_path / "fer"
+    from fer_tf.cli import main
+
+    main(["data", "synth", "--layout", "fer2013", "--out", str(layout)])
+    out = tmp_path / "run"
+    proc = _run(["experiments/run_efficientnet.py", "--smoke", "--dataset", "fer2013",
+                 "--data-dir", str(layout), "--weights", "random", "--data-path", "numpy",
+                 "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "paper 72.08%" in proc.stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["data_path"] == "numpy" and config["weights"] == "random"
+    assert config["recipe"]["label_smoothing"] == 0.1
+    assert config["recipe"]["optimizer"]["name"] == "adamw"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["epochs_run"] == 1
+    assert set(metrics["per_class"]) == set(config["class_names"])
+    assert config["splits_used"] == {"train": "Training", "select": "PublicTest",
+                                     "report": "PrivateTest"}
+    assert config["split_sizes"] == {"train": 42, "val": 14, "test": 14}
+    assert metrics["test_split"] == "PrivateTest" and metrics["num_samples"] == 14
+    assert metrics["public_and_private_test"]["num_samples"] == 28
+    table = (out / "results.md").read_text()
+    assert "72.08" in table and "89.00" in table and "Table III" in table
+    assert "PublicTest + PrivateTest" in table and "| 958 |" in table
+    for plot in ("learning_curves.png", "confusion_matrix.png"):
+        assert (out / "plots" / plot).stat().st_size > 1000
+    assert (out / "checkpoints" / "best.keras").exists()
+
+
+@pytest.mark.slow
+def test_numpy_path_runs_under_jax_without_tensorflow():
+    proc = _run(["-c", _WITHOUT_TENSORFLOW], env={"KERAS_BACKEND": "jax"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # backend, output shape, the probabilities' sum, whether tensorflow got imported
+    assert proc.stdout.strip().splitlines()[-1] == "jax (2, 7) 2.0 False", proc.stdout
+
+
+def test_missing_data_dir_is_one_clear_line(tmp_path):
+    proc = _run(["experiments/run_efficientnet.py", "--data-dir", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "o")])
+    assert proc.returncode == 2
+    assert "fer2013" in proc.stderr and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_notebook_executes_in_smoke_mode():
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = os.path.join(ROOT, "notebooks", "efficientnet_b0_fer2013.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "def " not in source and "class " not in source, "the notebook defines nothing"
+    os.environ["FER_TF_NOTEBOOK_SMOKE"] = "1"
+    try:
+        NotebookClient(nb, timeout=900, kernel_name="python3",
+                       resources={"metadata": {"path": ROOT}}).execute()
+    finally:
+        os.environ.pop("FER_TF_NOTEBOOK_SMOKE")
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "ColorJitter" in text and "RandomErasing" in text and "paper 72.08%" in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
