@@ -1,0 +1,88 @@
+"""End-to-end smoke run of experiments/run_landmark_ensemble.py (what CI runs)."""
+
+import json
+
+import keras
+import numpy as np
+import PIL.Image
+
+from fer_tf import cli
+from fer_tf.models import landmark_ensemble  # noqa: F401  (registers the ensemble class)
+from tests.test_experiments import _run
+
+
+def test_run_landmark_ensemble_smoke_writes_the_papers_outputs(tmp_path, capsys):
+    out = tmp_path / "landmark"
+    proc = _run(["experiments/run_landmark_ensemble.py", "--smoke", "--networks",
+                 "baseline,el", "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["networks"]) == {"baseline", "el"} and metrics["folds"] == [1]
+    el = metrics["networks"]["el"]
+    assert list(el["members"]) == ["eyebrows", "eyes"]          # smoke: two members
+    assert np.asarray(el["confusion_matrix"]).sum() == metrics["split_sizes"]["1"]["test"]
+    assert set(el["landmark_mae"]) == {"eyebrows", "eyes"}
+    assert "landmark_mae" not in metrics["networks"]["baseline"]
+    eff = metrics["efficiency"]["paper_input"]
+    assert eff["params"] == 5 * 329_496 and eff["member_params"] == 329_496
+    table = (out / "results.md").read_text()
+    for text in ("Table I", "Table II", "Sec. III-E", "Sec. V-B", "0.555", "97.31",
+                 "EL eyebrows alone", "epochs scaled by 0.0"):
+        assert text in table, text
+    for name in ("confusion_el", "confusion_baseline", "gradcam_el_0", "gradcam_baseline_0",
+                 "landmarks_before_after"):
+        assert (out / "plots" / f"{name}.png").stat().st_size > 1000, name
+    ensemble = keras.saving.load_model(out / "el" / "folds" / "1" / "ensemble.keras")
+    assert [m.name for m in ensemble.members] == ["el_eyebrows", "el_eyes"]
+    stages = sorted(p.name for p in (out / "el" / "folds" / "1" / "members" / "eyes" /
+                                     "stages").iterdir())
+    assert stages == ["1-landmarks", "2-head", "3-finetune"]
+
+    # fer-tf gradcam explains a fold of the run (its ensemble, its config).
+    face = np.full((40, 40), 128, np.uint8)
+    PIL.Image.fromarray(face).save(tmp_path / "face.png")
+    code = cli.main(["gradcam", str(out / "el" / "folds" / "1"), str(tmp_path / "face.png"),
+                     "--out", str(tmp_path / "cam.png"), "--detector", "none", "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["class"] in metrics_classes(out)
+    assert set(summary["layers"]) == {"el_eyebrows", "el_eyes"}
+
+    # --resume reuses every finished fold; a bad dataset is one clear line.
+    again = _run(["experiments/run_landmark_ensemble.py", "--smoke", "--networks",
+                  "baseline,el", "--out", str(out), "--resume"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((out / "metrics.json").read_text())["networks"] == metrics["networks"]
+    bad = _run(["experiments/run_landmark_ensemble.py", "--dataset", "jaffe",
+                "--out", str(tmp_path / "bad")])
+    assert bad.returncode == 2 and "--data-dir" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def metrics_classes(out):
+    return json.loads((out / "config.json").read_text())["class_names"]
+
+
+def test_landmark_notebook_runs_in_smoke_mode():
+    import os
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from tests.test_experiments import ROOT
+
+    path = os.path.join(ROOT, "notebooks", "landmark_part_ensemble.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "def " not in source and "class " not in source, "the notebook defines nothing"
+    os.environ["FER_TF_NOTEBOOK_SMOKE"] = "1"
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": ROOT}}).execute()
+    finally:
+        os.environ.pop("FER_TF_NOTEBOOK_SMOKE")
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "el: ensemble accuracy" in text and "1,647,480 parameters" in text
+    assert "Table I" in str(outputs)
