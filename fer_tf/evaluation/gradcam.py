@@ -413,18 +413,6 @@ def load_models(model_or_run):
             "source": f"{model_or_run} (registered, random weights)"}
 
 
-def normalize_array(image, mode):
-    """NumPy twin of `fer_tf.data.pipeline.normalize_image`."""
-    image = np.asarray(image, np.float32)
-    if mode == "unit":
-        return image / 255.0
-    if mode == "symmetric":
-        return image / 127.5 - 1.0
-    if mode == "none":
-        return image
-    raise ConfigError(f"Unknown normalization {mode!r}; expected unit, symmetric or none.")
-
-
 def read_face(image_path, input_shape, detector="haar", clahe=False):
     """One face as the landmark pipeline prepares it (Sec. III-A/B): grey,
     repeated to the model's channels, detected (the whole image when the
@@ -456,7 +444,9 @@ def explain_image(model_or_run, image_path, out, detector="haar", clahe=False,
     face, drawn as in Fig. 11 into `out`. Returns a JSON-able summary."""
     loaded = load_models(model_or_run)
     crop, detected = read_face(image_path, loaded["input_shape"], detector, clahe)
-    image = normalize_array(crop, loaded["normalization"])[None]
+    from fer_tf.data.pipeline import normalize_image
+
+    image = np.asarray(normalize_image(crop, loaded["normalization"]))[None]
     names = loaded["class_names"]
     target = None
     if class_name is not None:
