@@ -25,6 +25,23 @@ def group_mask(in_channels, out_channels, groups):
     return mask
 
 
+def _group_sizes(in_channels, out_channels, groups):
+    """(in, out) channel counts of each group, as `group_mask` deals them."""
+    return [(len(rows), len(cols)) for rows, cols in
+            zip(np.array_split(np.arange(in_channels), groups),
+                np.array_split(np.arange(out_channels), groups))]
+
+
+def _grouped(x, kernels, groups, apply):
+    """A grouped map: each channel group through its own kernel, concatenated."""
+    if len(kernels) == 1:
+        return apply(x, ops.cast(kernels[0], x.dtype))
+    bounds = np.cumsum([i for i, _ in groups])[:-1].tolist()
+    parts = ops.split(x, bounds, axis=-1)
+    return ops.concatenate([apply(part, ops.cast(w, x.dtype))
+                            for part, w in zip(parts, kernels)], axis=-1)
+
+
 @keras.saving.register_keras_serializable(package="fer_tf")
 class SplitAttention(keras.layers.Layer):
     """Split-attention convolution: radix splits weighted by an rSoftMax.
@@ -36,9 +53,10 @@ class SplitAttention(keras.layers.Layer):
     channels, batch norm, ReLU and a grouped 1x1 map back to
     `filters * radix` logits. rSoftMax normalises the logits across the radix
     axis for each channel (a sigmoid when radix is 1) and the output is the
-    attention-weighted sum of the splits (ResNeSt Eq. 1-3). Grouped maps are
-    full kernels times a constant block-diagonal mask (`group_mask`), so any
-    group count works; `count_flops` reports the grouped cost.
+    attention-weighted sum of the splits (ResNeSt Eq. 1-3). Each grouped map
+    keeps one kernel per group, with channels dealt as `group_mask` does, so
+    any group count works and the weights are exactly the grouped ones;
+    `count_flops` gives the efficiency counter their cost.
 
     Args:
         filters: int. output channels.
@@ -80,34 +98,34 @@ class SplitAttention(keras.layers.Layer):
         wide = self.filters * self.radix
         groups = self.cardinality * self.radix
         k = self.kernel_size
-        self.kernel = self.add_weight(shape=(k, k, channels, wide), name="kernel",
-                                      initializer="he_normal")
-        self.fc1_kernel = self.add_weight(shape=(self.filters, self.inter_channels),
-                                          name="fc1_kernel", initializer="he_normal")
+        self._conv_groups = _group_sizes(channels, wide, groups)
+        self._fc1_groups = _group_sizes(self.filters, self.inter_channels, self.cardinality)
+        self._fc2_groups = _group_sizes(self.inter_channels, wide, self.cardinality)
+        self.kernels = [self.add_weight(shape=(k, k, i, o), name=f"kernel_g{g}",
+                                        initializer="he_normal")
+                        for g, (i, o) in enumerate(self._conv_groups)]
+        self.fc1_kernels = [self.add_weight(shape=(i, o), name=f"fc1_kernel_g{g}",
+                                            initializer="he_normal")
+                            for g, (i, o) in enumerate(self._fc1_groups)]
         self.fc1_bias = self.add_weight(shape=(self.inter_channels,), name="fc1_bias",
                                         initializer="zeros")
-        self.fc2_kernel = self.add_weight(shape=(self.inter_channels, wide),
-                                          name="fc2_kernel", initializer="glorot_uniform")
+        self.fc2_kernels = [self.add_weight(shape=(i, o), name=f"fc2_kernel_g{g}",
+                                            initializer="glorot_uniform")
+                            for g, (i, o) in enumerate(self._fc2_groups)]
         self.fc2_bias = self.add_weight(shape=(wide,), name="fc2_bias", initializer="zeros")
-        self._conv_mask = group_mask(channels, wide, groups)
-        self._fc1_mask = group_mask(self.filters, self.inter_channels, self.cardinality)
-        self._fc2_mask = group_mask(self.inter_channels, wide, self.cardinality)
-        spatial = list(input_shape[:-1]) + [wide]
-        self.bn0.build(tuple(spatial))
+        self.bn0.build((*input_shape[:-1], wide))
         self.bn1.build((input_shape[0], self.inter_channels))
 
     def call(self, inputs, training=None):
-        kernel = self.kernel * ops.cast(self._conv_mask, self.kernel.dtype)
-        x = ops.conv(inputs, ops.cast(kernel, inputs.dtype), strides=self.strides,
-                     padding="same")
+        x = _grouped(inputs, self.kernels, self._conv_groups,
+                     lambda part, w: ops.conv(part, w, strides=self.strides, padding="same"))
         x = ops.relu(self.bn0(x, training=training))
         splits = ops.split(x, self.radix, axis=-1) if self.radix > 1 else [x]
         gap = ops.mean(sum(splits[1:], splits[0]), axis=(1, 2))
-        w1 = self.fc1_kernel * ops.cast(self._fc1_mask, self.fc1_kernel.dtype)
-        z = ops.matmul(gap, ops.cast(w1, gap.dtype)) + ops.cast(self.fc1_bias, gap.dtype)
-        z = ops.relu(self.bn1(z, training=training))
-        w2 = self.fc2_kernel * ops.cast(self._fc2_mask, self.fc2_kernel.dtype)
-        logits = ops.matmul(z, ops.cast(w2, z.dtype)) + ops.cast(self.fc2_bias, z.dtype)
+        z = _grouped(gap, self.fc1_kernels, self._fc1_groups, ops.matmul)
+        z = ops.relu(self.bn1(z + ops.cast(self.fc1_bias, z.dtype), training=training))
+        logits = _grouped(z, self.fc2_kernels, self._fc2_groups, ops.matmul)
+        logits = logits + ops.cast(self.fc2_bias, logits.dtype)
         if self.radix == 1:
             return x * ops.sigmoid(logits)[:, None, None, :]
         # rSoftMax: channel c of split r competes with channel c of the other splits.
@@ -118,6 +136,23 @@ class SplitAttention(keras.layers.Layer):
             out = out + splits[r] * attention[:, None, None, r, :]
         return out
 
+    def dense_kernels(self):
+        """The grouped maps as full block-diagonal NumPy kernels (conv, fc1,
+        fc2), i.e. `group_mask` times a dense kernel: for tests and export."""
+        out = []
+        for kernels, groups in ((self.kernels, self._conv_groups),
+                                (self.fc1_kernels, self._fc1_groups),
+                                (self.fc2_kernels, self._fc2_groups)):
+            values = [ops.convert_to_numpy(w) for w in kernels]
+            full = np.zeros(values[0].shape[:-2] + (sum(i for i, _ in groups),
+                                                    sum(o for _, o in groups)), "float32")
+            row = col = 0
+            for value, (i, o) in zip(values, groups):
+                full[..., row:row + i, col:col + o] = value
+                row, col = row + i, col + o
+            out.append(full)
+        return out
+
     def compute_output_shape(self, input_shape):
         size = [None if d is None else -(-int(d) // self.strides) for d in input_shape[1:3]]
         return (input_shape[0], *size, self.filters)
@@ -125,13 +160,12 @@ class SplitAttention(keras.layers.Layer):
     def count_flops(self, input_shape, all_ops=False, **kwargs):
         """FLOPs per example as the efficiency counter counts them (its Eq. 7-8
         with the GROUPED widths; batch norm folded)."""
-        height, width, channels = (int(d) for d in input_shape)
+        height, width = (int(d) for d in input_shape[:2])
         out_h, out_w = -(-height // self.strides), -(-width // self.strides)
         wide = self.filters * self.radix
-        groups = self.cardinality * self.radix
-        conv = 2 * (channels // groups) * self.kernel_size ** 2 * wide * out_h * out_w
-        fc = 2 * (self.filters * self.inter_channels + self.inter_channels * wide)
-        fc //= self.cardinality
+        conv = sum(2 * i * self.kernel_size ** 2 * o * out_h * out_w
+                   for i, o in self._conv_groups)
+        fc = sum(2 * i * o for i, o in self._fc1_groups + self._fc2_groups)
         flops = conv + fc
         if all_ops:
             elements = out_h * out_w * wide

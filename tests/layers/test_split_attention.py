@@ -17,7 +17,8 @@ def test_layer_basics_uneven_groups():
                    {"filters": 12, "strides": 2, "radix": 2, "cardinality": 3,
                     "min_inter": 4, "bn_momentum": 1.0},
                    input_shape=(2, 7, 7, 16), expected_output_shape=(2, 4, 4, 12),
-                   expected_num_trainable_weights=9, expected_num_non_trainable_weights=4)
+                   expected_num_trainable_weights=6 + 3 + 1 + 3 + 1 + 4,
+                   expected_num_non_trainable_weights=4)
 
 
 def test_radix_one_is_the_sigmoid_form():
@@ -27,13 +28,13 @@ def test_radix_one_is_the_sigmoid_form():
     bn0 = layer.bn0
     for bn in (layer.bn0, layer.bn1):  # positive variances
         bn.moving_variance.assign(np.abs(bn.moving_variance.numpy()) + 0.5)
-    kernel = layer.kernel.numpy()
-    layer.fc2_kernel.assign(np.random.default_rng(2).normal(size=layer.fc2_kernel.shape))
+    layer.fc2_kernels[0].assign(np.random.default_rng(2).normal(size=(4, 8)))
+    kernel, fc1, fc2 = layer.dense_kernels()
     u = ops.convert_to_numpy(ops.conv(x, kernel, padding="same"))
     u = np.maximum(ops.convert_to_numpy(bn0(u, training=False)), 0)
-    z = u.mean(axis=(1, 2)) @ layer.fc1_kernel.numpy() + layer.fc1_bias.numpy()
+    z = u.mean(axis=(1, 2)) @ fc1 + layer.fc1_bias.numpy()
     z = np.maximum(ops.convert_to_numpy(layer.bn1(z, training=False)), 0)
-    gate = 1 / (1 + np.exp(-(z @ layer.fc2_kernel.numpy() + layer.fc2_bias.numpy())))
+    gate = 1 / (1 + np.exp(-(z @ fc2 + layer.fc2_bias.numpy())))
     expected = u * gate[:, None, None, :]
     got = ops.convert_to_numpy(layer(x, training=False))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
@@ -44,9 +45,11 @@ def test_rsoftmax_with_equal_logits_averages_the_splits():
     x = np.random.default_rng(3).normal(size=(2, 5, 5, 6)).astype("float32")
     layer = SplitAttention(4, radix=3, cardinality=2, min_inter=4)
     layer(x)
-    layer.fc2_kernel.assign(np.zeros(layer.fc2_kernel.shape, "float32"))
+    for w in layer.fc2_kernels:
+        w.assign(np.zeros(w.shape, "float32"))
     out = ops.convert_to_numpy(layer(x, training=False))
-    kernel = layer.kernel.numpy() * group_mask(6, 12, 6)
+    kernel = layer.dense_kernels()[0]
+    assert np.array_equal(kernel != 0, np.broadcast_to(group_mask(6, 12, 6) > 0, kernel.shape))
     u = ops.convert_to_numpy(layer.bn0(ops.conv(x, kernel, padding="same"), training=False))
     u = np.maximum(u, 0)
     np.testing.assert_allclose(out, (u[..., :4] + u[..., 4:8] + u[..., 8:]) / 3,
@@ -66,3 +69,6 @@ def test_count_flops_uses_grouped_widths():
     conv = 2 * (12 // 4) * 9 * 24 * 8 * 8
     fc = 2 * (12 * 8 + 8 * 24) // 2
     assert flops == conv + fc
+    layer = model.layers[-1]
+    assert sum(int(np.prod(w.shape)) for w in layer.trainable_weights) == (
+        9 * 12 * 24 // 4 + (12 * 8 + 8 * 24) // 2 + 8 + 24 + 2 * 24 + 2 * 8)
