@@ -25,7 +25,6 @@ import numpy as np
 from keras import ops
 
 from fer_tf.errors import ConfigError
-from fer_tf.evaluation.gradcam import normalize_array
 
 POLICIES = ("mean", "vote")
 
@@ -45,7 +44,9 @@ class Member:
     name: str = "member"
 
     def predict(self, pixels):
-        x = normalize_array(pixels, self.normalization)
+        from fer_tf.data.pipeline import normalize_image
+
+        x = np.asarray(normalize_image(pixels, self.normalization))
         if hasattr(self.model, "predict_on_batch"):
             return np.asarray(self.model.predict_on_batch(x), np.float64)
         return np.asarray(ops.convert_to_numpy(self.model(x)), np.float64)
