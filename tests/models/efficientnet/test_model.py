@@ -76,7 +76,9 @@ def test_named_augmentation_is_the_sec_iii_c_stack_and_runs_in_the_pipeline():
     names = [type(layer).__name__ for layer in stack.layers]
     assert names == ["RandomFlip", "RandomRotation", "ColorJitter", "RandomErasing"]
     rotation, jitter, erasing = stack.layers[1], stack.layers[2], stack.layers[3]
-    assert rotation.factor == (-15 / 360, 15 / 360) or abs(rotation.factor[1] - 15 / 360) < 1e-9
+    assert stack.layers[0].mode == "horizontal"
+    np.testing.assert_allclose(rotation.factor, (-15 / 360, 15 / 360))  # +-15 degrees
+    assert (rotation.fill_mode, rotation.interpolation) == ("constant", "nearest")
     assert (jitter.brightness, jitter.contrast, jitter.saturation, jitter.probability) == (
         0.2, 0.2, 0.2, 0.5)
     assert erasing.probability == 0.25 and erasing.scale == (0.02, 0.1)
