@@ -216,6 +216,10 @@ def _landmark_figure(run, first_folds, test, count=3):
                     # Continuous coordinates: pixel centres sit at +0.5.
                     ax.scatter(points[sel, 0] - 0.5, points[sel, 1] - 0.5, s=6,
                                c=PART_COLOURS.get(name, "yellow"))
+            # Points the network puts outside the crop are clipped, not drawn
+            # by shrinking the face.
+            ax.set_xlim(0, test.images.shape[2])
+            ax.set_ylim(test.images.shape[1], 0)
             ax.set_title(f"{when} fine-tuning", fontsize=8)
             ax.axis("off")
     fig.suptitle(f"{NETWORK_NAMES[network]}: landmarks before / after fine-tuning "
