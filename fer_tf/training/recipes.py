@@ -220,7 +220,18 @@ class Recipe:
             outer, inner = key.split("__", 1)
             nested.setdefault(outer, {})[inner] = changes.pop(key)
         for outer, fields in nested.items():
-            changes[outer] = dataclasses.replace(getattr(self, outer), **fields)
+            if not hasattr(self, outer):
+                raise ConfigError(f"Recipe {self.name!r} has no field {outer!r}.")
+            current = getattr(self, outer)
+            if isinstance(current, dict):  # model_kwargs, schedule_kwargs, ...
+                changes[outer] = dict(current, **fields)
+            elif dataclasses.is_dataclass(current):
+                try:
+                    changes[outer] = dataclasses.replace(current, **fields)
+                except TypeError as e:
+                    raise ConfigError(f"Recipe {self.name!r}: {outer}: {e}.") from None
+            else:
+                raise ConfigError(f"Recipe {self.name!r}: {outer} is not a group of fields.")
         try:
             return dataclasses.replace(self, **changes)
         except TypeError as e:

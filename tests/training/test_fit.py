@@ -334,3 +334,13 @@ def test_the_registered_baseline_trains_by_its_preset_from_python(tmp_path):
         make_dataset(val, batch_size=16, image_size=(32, 32)), run, recipe, verbose=0)
     assert history["epoch"] == [1] and os.path.exists(run.best_checkpoint)
     assert model.optimizer.learning_rate.numpy() == pytest.approx(3e-4)
+
+
+def test_recipe_overrides_reach_nested_fields_and_bad_ones_are_one_line_errors():
+    recipe = Recipe(model_kwargs={"weights": "imagenet", "dropout": 0.2})
+    changed = recipe.replace(model_kwargs__weights="random", optimizer__learning_rate=0.5)
+    assert changed.model_kwargs == {"weights": "random", "dropout": 0.2}
+    assert changed.optimizer.learning_rate == 0.5 and recipe.optimizer.learning_rate == 1e-3
+    for bad in ({"nothing__x": 1}, {"optimizer__nope": 1}, {"epochs__x": 1}, {"nope": 1}):
+        with pytest.raises(ConfigError):
+            recipe.replace(**bad)
