@@ -90,7 +90,8 @@ def _cmd_train(args):
 
     data = DataOptions(detector=args.detector, margin=args.margin,
                        interpolation=args.interpolation, clahe=args.clahe,
-                       cache_dir=args.cache_dir, max_train_images=args.max_train_images)
+                       cache_dir=args.cache_dir, max_train_images=args.max_train_images,
+                       crop_size=tuple(args.crop_size) if args.crop_size else None)
     metrics = train_run(args.model, args.out, dataset=args.dataset, data_dir=args.data_dir,
                         seed=args.seed, fold=args.fold, overwrite=args.overwrite,
                         resume=args.resume, strategy=args.strategy,
@@ -235,6 +236,9 @@ def build_parser():
     g.add_argument("--interpolation", default="area",
                    help="crop resize interpolation: bilinear, area, lanczos3, bicubic")
     g.add_argument("--clahe", action="store_true", help="CLAHE on the face crops")
+    g.add_argument("--crop-size", type=_positive_int, nargs=2, metavar=("H", "W"),
+                   help="size the crops are cached at (default: the model's input; "
+                        "FER2013 without a detector: 48 48); batches are resized")
     g.add_argument("--cache-dir", help="face-crop cache folder")
     g.add_argument("--max-train-images", type=_positive_int,
                    help="stratified subset of the training split (CPU budgets)")
