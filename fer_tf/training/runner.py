@@ -190,6 +190,24 @@ def resolve_recipe(spec, overrides=None):
     return recipe.with_epochs(epochs) if epochs is not None else recipe
 
 
+def scale_transforms(recipe, old_size, new_size):
+    """A recipe whose resize/crop sizes follow a changed model input size
+    (e.g. resize 256 + crop 224 becomes resize 110 + crop 96 at 96x96)."""
+    if tuple(old_size) == tuple(new_size):
+        return recipe
+
+    def scaled(size):
+        if size is None:
+            return None
+        return tuple(max(1, int(round(v * n / o))) for v, n, o in zip(size, new_size, old_size))
+
+    changes = {}
+    for key in ("train_transform", "eval_transform"):
+        t = getattr(recipe, key)
+        changes[key] = dataclasses.replace(t, resize=scaled(t.resize), crop=scaled(t.crop))
+    return recipe.replace(**changes)
+
+
 def uses_landmarks(recipe):
     """A recipe trains a landmark output when any of its losses names one."""
     losses = [recipe.loss] + [s.loss for s in recipe.stages]
@@ -250,6 +268,7 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
     input_shape = tuple(spec.input_shape)
     if input_size:
         input_shape = (int(input_size[0]), int(input_size[1])) + input_shape[2:]
+        recipe = scale_transforms(recipe, spec.input_shape[:2], input_shape[:2])
     # A multi-worker strategy must exist before any other TensorFlow op runs.
     tf_strategy = fit.get_strategy(strategy)
     fit.set_seed(seed)

@@ -121,3 +121,15 @@ def test_two_output_landmark_subnet_trains_in_three_stages_from_the_command_line
     assert "landmarks_mae" in history and "labels_accuracy" in history
     assert json.loads((out / "metrics.json").read_text())["num_samples"] > 0
     assert (out / "plots" / "learning_curves.png").exists()
+
+
+def test_input_size_scales_the_recipe_resize_and_crop():
+    from fer_tf.training.recipes import Recipe, TransformConfig
+    from fer_tf.training.runner import scale_transforms
+
+    recipe = Recipe(train_transform=TransformConfig(resize=(256, 256), crop=(224, 224)),
+                    eval_transform=TransformConfig(resize=(224, 224)))
+    small = scale_transforms(recipe, (224, 224), (96, 96))
+    assert small.train_transform.resize == (110, 110) and small.train_transform.crop == (96, 96)
+    assert small.eval_transform.resize == (96, 96) and small.eval_transform.crop is None
+    assert scale_transforms(recipe, (224, 224), (224, 224)) is recipe
