@@ -121,12 +121,13 @@ def run_layer_test(
         _check_shapes(symbolic_outputs, expected_output_shape, batch=None,
                       what=f"{layer_cls.__name__} on keras.Input")
 
-    outputs = infer(layer, input_data)
-    _check_shapes(outputs, expected_output_shape, what=f"{layer_cls.__name__} eagerly")
     if takes_training:
+        # Before the reference output: a training call moves batch-norm statistics.
         trained = layer(input_data, training=True, **call_kwargs)
         _check_shapes(trained, expected_output_shape,
                       what=f"{layer_cls.__name__} with training=True")
+    outputs = infer(layer, input_data)
+    _check_shapes(outputs, expected_output_shape, what=f"{layer_cls.__name__} eagerly")
 
     if expected_num_trainable_weights is not None:
         assert len(layer.trainable_weights) == expected_num_trainable_weights, (
