@@ -115,6 +115,12 @@ def make_augmentation(transform, seed=0):
     return AUGMENTATIONS[transform.augmentation](seed=seed, **transform.augmentation_kwargs)
 
 
+def _is_landmark_aware(augment):
+    from fer_tf.layers.landmark_augment import LandmarkAwareAugmentation
+
+    return isinstance(augment, LandmarkAwareAugmentation)
+
+
 def _crop(image, landmarks, size, training, seed):
     """Random (training) or centred (evaluation) crop to (height, width)."""
     height, width = int(image.shape[0]), int(image.shape[1])
@@ -204,6 +210,7 @@ def make_dataset(records, batch_size=32, training=False, augment=None,
     interpolation = transform.interpolation if transform is not None else "bilinear"
     if augment is None and training:
         augment = make_augmentation(transform, seed)
+    landmark_aware = _is_landmark_aware(augment)
     part = None
     if landmark_part is not None:
         from fer_tf.data import ibug68
@@ -230,7 +237,11 @@ def make_dataset(records, batch_size=32, training=False, augment=None,
             image, landmarks = _crop(image, landmarks, crop, training, seed)
             size = crop
         if training and augment is not None:
-            if with_landmarks:
+            if landmark_aware and not with_landmarks:
+                # The same affine as for landmark targets, on the image alone.
+                image = augment({"images": image, "landmarks": tf.zeros((68, 2))},
+                                training=True)["images"]
+            elif with_landmarks:
                 # One affine moves both (see fer_tf.data.ibug68 for the convention).
                 moved = augment({"images": image, "landmarks": landmarks}, training=True)
                 image, landmarks = moved["images"], moved["landmarks"]

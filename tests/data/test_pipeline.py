@@ -199,3 +199,16 @@ def test_landmark_part_is_taken_after_the_flip_permutation():
     kept = np.isclose(got, lm[:, eyes], atol=1e-3).all(axis=(1, 2))
     flipped = np.isclose(got, ibug68.flip_landmarks(lm, size)[:, eyes], atol=1e-3).all(axis=(1, 2))
     assert np.all(kept | flipped) and flipped.any() and kept.any()
+
+
+def test_landmark_augmentation_also_serves_a_pipeline_without_landmark_targets():
+    """The landmark paper's Baseline trains with the same affine augmentation."""
+    from fer_tf.data.pipeline import landmark_augmentation
+
+    r = tiny_records(size=16)
+    aug = landmark_augmentation(seed=1, rotation=15.0, translation=0.05, shear=0.05)
+    x, y = next(iter(make_dataset(r, batch_size=len(r), training=True, augment=aug,
+                                  shuffle_buffer=1)))
+    plain = next(iter(make_dataset(r, batch_size=len(r))))[0].numpy()
+    assert x.shape == plain.shape and y.shape == (len(r),)
+    assert not np.allclose(x.numpy(), plain)
