@@ -95,21 +95,8 @@ def test_missing_data_dir_is_one_clear_line(tmp_path):
 
 @pytest.mark.slow
 def test_notebook_executes_in_smoke_mode():
-    import nbformat
-    from nbclient import NotebookClient
+    from tests.helpers.notebooks import execute_notebook
 
-    path = os.path.join(ROOT, "notebooks", "efficientnet_b0_fer2013.ipynb")
-    nb = nbformat.read(path, as_version=4)
-    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "def " not in source and "class " not in source, "the notebook defines nothing"
-    os.environ["FER_TF_NOTEBOOK_SMOKE"] = "1"
-    try:
-        NotebookClient(nb, timeout=900, kernel_name="python3",
-                       resources={"metadata": {"path": ROOT}}).execute()
-    finally:
-        os.environ.pop("FER_TF_NOTEBOOK_SMOKE")
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for o in outputs)
+    outputs, text = execute_notebook("efficientnet_b0_fer2013.ipynb", timeout=900)
     assert "ColorJitter" in text and "RandomErasing" in text and "paper 72.08%" in text
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3

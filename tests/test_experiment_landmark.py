@@ -64,25 +64,8 @@ def metrics_classes(out):
 
 
 def test_landmark_notebook_runs_in_smoke_mode():
-    import os
+    from tests.helpers.notebooks import execute_notebook
 
-    import nbformat
-    from nbclient import NotebookClient
-
-    from tests.test_experiments import ROOT
-
-    path = os.path.join(ROOT, "notebooks", "landmark_part_ensemble.ipynb")
-    nb = nbformat.read(path, as_version=4)
-    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "def " not in source and "class " not in source, "the notebook defines nothing"
-    os.environ["FER_TF_NOTEBOOK_SMOKE"] = "1"
-    try:
-        NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": ROOT}}).execute()
-    finally:
-        os.environ.pop("FER_TF_NOTEBOOK_SMOKE")
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for o in outputs)
+    outputs, text = execute_notebook("landmark_part_ensemble.ipynb")
     assert "el: ensemble accuracy" in text and "1,647,480 parameters" in text
     assert "Table I" in str(outputs)

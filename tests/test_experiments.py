@@ -108,22 +108,9 @@ def test_run_pathnet_video_without_any_face_is_a_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_pathnet_notebook_executes_in_smoke_mode():
-    import nbformat
-    from nbclient import NotebookClient
+    from tests.helpers.notebooks import execute_notebook
 
-    path = os.path.join(ROOT, "notebooks", "pathnet_meta_transfer.ipynb")
-    nb = nbformat.read(path, as_version=4)
-    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "def " not in source and "class " not in source, "the notebook defines nothing"
-    os.environ["FER_TF_NOTEBOOK_SMOKE"] = "1"
-    try:
-        NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": ROOT}}).execute()
-    finally:
-        os.environ.pop("FER_TF_NOTEBOOK_SMOKE")
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for o in outputs)
+    outputs, text = execute_notebook("pathnet_meta_transfer.ipynb")
     assert "transfer_train_accuracy per iteration" in text and "train acc." in str(outputs)
 
 
