@@ -12,7 +12,8 @@ from typing import Callable
 from fer_tf.errors import ConfigError
 
 _REGISTRY = {}
-_MODEL_MODULES = ("fer_tf.models.baseline_cnn", "fer_tf.models.pathnet.model",
+_MODEL_MODULES = ("fer_tf.models.baseline_cnn", "fer_tf.models.default_model",
+                  "fer_tf.models.pathnet.model",
                   "fer_tf.models.landmark_ensemble.model",
                   "fer_tf.models.efficientnet.model",
                   "fer_tf.models.camnet.model", "fer_tf.models.camnet.zoo")

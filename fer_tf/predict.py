@@ -1,0 +1,687 @@
+"""Expressions in photos, folders and videos: `fer-tf predict` and its Python API.
+
+    from fer_tf.predict import load_classifier
+    classifier = load_classifier()          # the packaged default model
+    classifier.class_names                  # ('anger', 'disgust', ..., 'neutral')
+    classifier.predict_faces([crop])        # (1, 7) probabilities, rows sum to 1
+    classifier.predict_image("photo.jpg")   # [{"box": [x, y, w, h], "class": ..., ...}]
+
+A model is named by a `spec`: None (the default model shipped in the package,
+`DEFAULT_MODEL_PATH`), a run folder written by `fer-tf train` (its
+`checkpoints/best.keras`; an ensemble run's members are combined by summed
+softmax, as `fer-tf evaluate` does), a `.keras`/`.h5` file, or a SavedModel
+written by `fer-tf export`.
+
+One preprocessing serves every path, `preprocess_faces`, written in
+TensorFlow ops so that an exported SavedModel runs the very same graph:
+
+    uint8 crop (any size, 1 or 3 channels) -> channels the model takes
+    (BT.601 luminance, or grey repeated) -> resize to the model's input
+    (bilinear, antialiased, so a large crop is area-averaged as the training
+    crops were) -> rounded to the uint8 grid -> CLAHE (models trained with
+    it) -> the model's normalisation
+
+`predict_inputs` walks images, folders and videos; faces are detected (or
+the whole image is the face with `detector="none"`), classified in batches,
+and each result is one dict, written by the CLI as a JSON line. A video is
+decoded frame by frame and classified a batch at a time, so memory stays
+flat whatever its length. A bad input is reported and skipped; the others
+are still processed.
+"""
+
+import dataclasses
+import json
+import os
+import pathlib
+import time
+import zipfile
+
+import numpy as np
+
+from fer_tf.errors import ConfigError, DatasetError, FerTfError
+
+#: The default model: `vgg_lite` trained on FER2013 (see its MODEL_CARD.md).
+DEFAULT_MODEL_DIR = pathlib.Path(__file__).resolve().parent / "assets" / "default_model"
+DEFAULT_MODEL_PATH = DEFAULT_MODEL_DIR / "vgg_lite_fer2013.keras"
+#: The entry of a `.keras` zip that carries the model's `ModelInfo`.
+INFO_ENTRY = "fer_tf_info.json"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
+                  ".pgm", ".ppm", ".pbm")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg",
+                  ".wmv", ".flv")
+#: BT.601 luminance, as OpenCV's RGB -> grey.
+LUMA = (0.299, 0.587, 0.114)
+SIGNATURE = "serving_default"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What a classifier needs to know besides its weights.
+
+    Args:
+        input_shape: (height, width, channels) the model takes.
+        class_names: canonical expression names, in the order of its outputs.
+        normalization: "unit", "symmetric" or "none" (`data.pipeline`).
+        clahe: bool. whether its training crops were CLAHE-enhanced.
+        source: where it was loaded from (for messages).
+    """
+
+    input_shape: tuple
+    class_names: tuple
+    normalization: str = "unit"
+    clahe: bool = False
+    source: str = ""
+
+    def to_dict(self):
+        return {"input_shape": list(self.input_shape), "class_names": list(self.class_names),
+                "normalization": self.normalization, "clahe": bool(self.clahe)}
+
+    @classmethod
+    def from_dict(cls, d, source=""):
+        try:
+            return cls(tuple(int(v) for v in d["input_shape"]), tuple(d["class_names"]),
+                       str(d.get("normalization", "unit")), bool(d.get("clahe", False)),
+                       source)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ConfigError(f"{source}: model info is not valid ({e!r}); expected "
+                              "input_shape, class_names, normalization, clahe.") from None
+
+
+def preprocess_faces(images, info):
+    """uint8 (N, H, W, C) crops, C in {1, 3}, any H, W -> the model's float input.
+
+    TensorFlow ops only: `fer-tf export` traces this into the SavedModel's
+    serving signature (module docstring for the steps).
+    """
+    import tensorflow as tf
+
+    from fer_tf.data.pipeline import normalize_image
+
+    height, width, channels = (int(v) for v in info.input_shape)
+    x = tf.cast(tf.convert_to_tensor(images), tf.float32)
+    have = tf.shape(x)[-1]
+    if channels == 1:
+        weights = tf.where(have == 1, tf.constant([1.0, 0.0, 0.0]), tf.constant(LUMA))
+        x = tf.reduce_sum(x * weights[:have], axis=-1, keepdims=True)
+    else:
+        x = tf.tile(x, tf.stack([1, 1, 1, channels // have]))
+    x = tf.ensure_shape(x, [None, None, None, channels])
+    x = tf.image.resize(x, (height, width), method="bilinear", antialias=True)
+    x = tf.clip_by_value(tf.round(x), 0.0, 255.0)
+    if info.clahe:
+        from fer_tf.preprocess.clahe_tf import clahe_tf
+
+        x = tf.cast(clahe_tf(tf.cast(x, tf.uint8)), tf.float32)
+    return normalize_image(x, info.normalization)
+
+
+def as_crop(crop, source="crop"):
+    """A face crop as uint8 (H, W, C), C in {1, 3}; anything else is refused."""
+    crop = np.asarray(crop)
+    if crop.ndim == 2:
+        crop = crop[..., None]
+    if crop.ndim != 3 or crop.shape[-1] not in (1, 3) or min(crop.shape[:2]) < 1:
+        raise ConfigError(f"{source}: expected a face crop of shape (H, W), (H, W, 1) or "
+                          f"(H, W, 3); got {crop.shape}.")
+    if crop.dtype != np.uint8:
+        if not np.issubdtype(crop.dtype, np.number) or crop.min() < 0 or crop.max() > 255:
+            raise ConfigError(f"{source}: expected uint8 pixels in [0, 255]; got "
+                              f"{crop.dtype} in [{crop.min()}, {crop.max()}].")
+        crop = np.round(crop).astype(np.uint8)
+    return crop
+
+
+class Classifier:
+    """Expression probabilities for face crops, photos and videos.
+
+    Built by `load_classifier`; `predict_fn` maps a uint8 (N, H, W, C) batch of
+    equal-sized crops to (N, K) probabilities, preprocessing included.
+
+    Args:
+        predict_fn: callable on a uint8 batch -> (N, K) probabilities.
+        info: the model's `ModelInfo`.
+        models: the Keras model(s) behind it, if any (for export).
+    """
+
+    def __init__(self, predict_fn, info, models=()):
+        self._predict = predict_fn
+        self.info = info
+        self.models = tuple(models)
+
+    @property
+    def class_names(self):
+        return self.info.class_names
+
+    @property
+    def input_shape(self):
+        return self.info.input_shape
+
+    def predict_faces(self, crops, batch_size=256):
+        """(N, K) float32 probabilities for a list of uint8 crops of any size."""
+        crops = [as_crop(c, f"crop {i}") for i, c in enumerate(crops)]
+        out = np.zeros((len(crops), len(self.class_names)), np.float32)
+        for start in range(0, len(crops), batch_size):
+            chunk = crops[start:start + batch_size]
+            out[start:start + len(chunk)] = self._predict(_stack(chunk, self.info))
+        return out
+
+    def predict_image(self, image, detector="haar", margin=0.0):
+        """Faces of one photo (a path or an array): a list of dicts with the
+        box (x, y, w, h), the class and the per-class probabilities; [] when
+        no face is found."""
+        if not isinstance(image, np.ndarray):
+            image = read_image(image)
+        boxes = detect_faces(image, _detector(detector))
+        crops = [crop_box(image, b, margin) for b in boxes]
+        probs = self.predict_faces(crops) if crops else np.zeros((0, len(self.class_names)))
+        return [face_result(self.class_names, b, p) for b, p in zip(boxes, probs)]
+
+
+def _stack(crops, info):
+    """One uint8 batch: crops that differ in size are first brought to the
+    model's size by the same resize `preprocess_faces` runs (then a no-op)."""
+    shapes = {c.shape for c in crops}
+    if len(shapes) == 1:
+        return np.stack(crops)
+    import tensorflow as tf
+
+    height, width = info.input_shape[:2]
+    resized = []
+    for c in crops:
+        r = tf.image.resize(tf.cast(c, tf.float32), (height, width), method="bilinear",
+                            antialias=True)
+        resized.append(np.asarray(tf.clip_by_value(tf.round(r), 0, 255), np.uint8))
+    channels = max(c.shape[-1] for c in resized)
+    return np.stack([np.repeat(c, channels // c.shape[-1], axis=-1) for c in resized])
+
+
+def face_result(class_names, box, probs):
+    """The dict of one classified face (a JSON line of `fer-tf predict`)."""
+    probs = np.asarray(probs, np.float64)
+    k = int(np.argmax(probs))
+    return {"box": [int(round(v)) for v in box], "class": class_names[k],
+            "score": round(float(probs[k]), 6),
+            "probabilities": {n: round(float(p), 6) for n, p in zip(class_names, probs)}}
+
+
+# ----------------------------------------------------------------------------- loading
+
+def load_classifier(spec=None):
+    """A `Classifier` for `spec`: None (the default model), a run folder, a
+    `.keras`/`.h5` file or a SavedModel folder written by `fer-tf export`."""
+    if spec is None:
+        if not DEFAULT_MODEL_PATH.is_file():
+            raise ConfigError(f"The default model {DEFAULT_MODEL_PATH} is missing from "
+                              "this installation; reinstall fer_tf or name a model.")
+        spec = DEFAULT_MODEL_PATH
+    path = pathlib.Path(spec).expanduser()
+    if not path.exists():
+        raise ConfigError(f"{path}: no such model; expected a run folder, a .keras/.h5 "
+                          "file or an exported SavedModel folder.")
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return _load_saved_model(path)
+    if path.is_dir():
+        models, info = _load_run(path)
+    else:
+        models, info = [load_keras_file(path)], None
+        info = info_for_keras_file(path, models[0])
+    return keras_classifier(models, info)
+
+
+def keras_classifier(models, info):
+    """A `Classifier` over Keras models (members averaged): one compiled
+    function that preprocesses and classifies."""
+    import tensorflow as tf
+
+    for m in models:
+        _expression_output(m, info, info.source)
+    num_classes = len(info.class_names)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8)],
+                 reduce_retracing=True)
+    def predict(images):
+        x = preprocess_faces(images, info)
+        probs = [_expression_output(m, info, info.source, m(x, training=False))
+                 for m in models]
+        total = tf.add_n([tf.cast(p, tf.float32) for p in probs])
+        return total / tf.reduce_sum(total, axis=-1, keepdims=True)
+
+    def run(batch):
+        out = predict(tf.constant(batch, tf.uint8)).numpy()
+        return out.reshape(-1, num_classes)
+
+    return Classifier(run, info, models)
+
+
+def _expression_output(model, info, source, outputs=None):
+    """The (N, K) softmax among a model's outputs (multi-output models such as
+    `landmark_subnet` also predict landmarks); with `outputs` None, checks it."""
+    shapes = model.outputs if outputs is None else outputs
+    if isinstance(shapes, dict):
+        shapes = list(shapes.values())
+    if not isinstance(shapes, (list, tuple)):
+        shapes = [shapes]
+    k = len(info.class_names)
+    matching = [o for o in shapes if len(o.shape) == 2 and o.shape[-1] == k]
+    if len(matching) != 1:
+        raise ConfigError(f"{source}: expected one (N, {k}) class-probability output; "
+                          f"the model's outputs are {[tuple(o.shape) for o in shapes]}.")
+    return matching[0]
+
+
+def load_keras_file(path):
+    """A Keras model from a .keras/.h5 file, or one ConfigError line naming it."""
+    import keras
+
+    import fer_tf.layers  # noqa: F401  (registers the package's layers)
+    import fer_tf.optimizers  # noqa: F401
+
+    path = pathlib.Path(path)
+    if path.suffix not in (".keras", ".h5", ".hdf5"):
+        raise ConfigError(f"{path}: expected a .keras or .h5 Keras model file.")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as e:  # Keras raises many kinds for a foreign file.
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise ConfigError(f"{path}: not a Keras model file fer_tf can load ({reason}).") \
+            from None
+    shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else ()
+    if len(model.inputs) != 1 or len(shape) != 3 or shape[-1] not in (1, 3) \
+            or None in shape:
+        raise ConfigError(f"{path}: a Keras model, but not an image classifier fer_tf can "
+                          f"use: expected one input of shape (H, W, 1 or 3); got "
+                          f"{[tuple(i.shape) for i in model.inputs]}.")
+    return model
+
+
+def read_info_entry(path):
+    """The `ModelInfo` dict a `.keras` zip carries (`INFO_ENTRY`), or None."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            if INFO_ENTRY in z.namelist():
+                return json.loads(z.read(INFO_ENTRY).decode("utf-8"))
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    return None
+
+
+def write_info_entry(path, info):
+    """Adds `info` to a `.keras` zip (Keras ignores entries it does not know)."""
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr(INFO_ENTRY, json.dumps(info.to_dict(), indent=2))
+
+
+def info_for_keras_file(path, model):
+    """A .keras file's `ModelInfo`: its own entry, else the run folder above
+    it (`RUN/checkpoints/best.keras`), else guessed from its shape (FER2013
+    order for 7 classes) with unit normalisation."""
+    from fer_tf.data import labels as L
+
+    path = pathlib.Path(path)
+    d = read_info_entry(path) if path.suffix == ".keras" else None
+    if d is not None:
+        return ModelInfo.from_dict(d, str(path))
+    config = path.parent.parent / "config.json"
+    if path.parent.name == "checkpoints" and config.is_file():
+        return _info_from_config(config, model)
+    shape = tuple(int(v) for v in model.inputs[0].shape[1:])
+    k = [o.shape[-1] for o in model.outputs if len(o.shape) == 2]
+    k = k[-1] if k else 0
+    names = L.FER2013_CLASSES if k == 7 else tuple(f"class_{i}" for i in range(k))
+    return ModelInfo(shape, tuple(names), "unit", False, str(path))
+
+
+def _info_from_config(config_path, model):
+    with open(config_path, encoding="utf-8") as f:
+        config = json.load(f)
+    recipe = config.get("recipe") or {}
+    names = config.get("class_names")
+    if not names:
+        raise ConfigError(f"{config_path}: the run's config names no class_names.")
+    return ModelInfo(tuple(int(v) for v in model.inputs[0].shape[1:]), tuple(names),
+                     recipe.get("normalization", "unit"),
+                     bool((config.get("data") or {}).get("clahe", False)),
+                     str(config_path.parent))
+
+
+def _load_run(path):
+    from fer_tf.evaluation.report import is_run_folder
+
+    if not is_run_folder(path):
+        raise ConfigError(f"{path}: a folder that is neither a fer_tf run (config.json "
+                          "with fer_tf_run) nor a SavedModel (saved_model.pb).")
+    best = path / "checkpoints" / "best.keras"
+    files = [best] if best.is_file() else sorted(path.glob("members/*/checkpoints/best.keras"))
+    if not files:
+        folds = sorted(p.name for p in (path / "folds").glob("*") if p.is_dir())
+        hint = (f"; it has folds {folds}: name one, e.g. {path / 'folds' / folds[0]}"
+                if folds else "; it may not have finished training")
+        raise ConfigError(f"{path}: no checkpoints/best.keras{hint}.")
+    models = [load_keras_file(f) for f in files]
+    config = path / "config.json"
+    if not config.is_file():  # a fold sub-run: the run's config is above it
+        config = path.parent.parent / "config.json"
+    return models, _info_from_config(config, models[0])
+
+
+def _load_saved_model(path):
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as e:
+        raise ConfigError(f"{path}: TensorFlow cannot load this SavedModel "
+                          f"({str(e).splitlines()[0][:160]}).") from None
+    fn = getattr(loaded, "signatures", {}).get(SIGNATURE)
+    spec = fn.structured_input_signature[1] if fn is not None else {}
+    image_spec = spec.get("images")
+    outputs = fn.structured_outputs if fn is not None else {}
+    if image_spec is None or image_spec.dtype != tf.uint8 or len(image_spec.shape) != 4 \
+            or not {"probabilities", "class_names"} <= set(outputs):
+        raise ConfigError(f"{path}: a SavedModel without fer_tf's serving signature; "
+                          f"expected {SIGNATURE!r} taking uint8 'images' (N, H, W, C) and "
+                          "returning 'probabilities' and 'class_names' (fer-tf export).")
+    probe = fn(images=tf.zeros((1, 8, 8, 1), tf.uint8))
+    names = tuple(n.decode() for n in probe["class_names"].numpy().tolist())
+    shape = tuple(int(v) for v in probe.get("input_shape", tf.constant([0, 0, 0])).numpy())
+    info = ModelInfo(shape, names, "saved_model", False, str(path))
+
+    def run(batch):
+        return fn(images=tf.constant(batch, tf.uint8))["probabilities"].numpy()
+
+    classifier = Classifier(run, info)
+    classifier.saved_model = loaded
+    return classifier
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def read_image(path):
+    """A photo as uint8 RGB (H, W, 3) or grey (H, W, 1); one DatasetError line
+    for a file that is missing, not an image, or truncated."""
+    import PIL.Image
+
+    path = pathlib.Path(path)
+    try:
+        with PIL.Image.open(path) as im:
+            im.load()
+            if im.mode in ("L", "I;16", "I", "F", "1", "LA"):
+                arr = np.asarray(im.convert("L"))[..., None]
+            else:
+                arr = np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file.") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise DatasetError(f"{path}: not a readable image ({str(e).splitlines()[0][:120]}); "
+                           "expected a PNG, JPEG, BMP, GIF, TIFF or WebP file.") from None
+    return arr
+
+
+_DETECTORS = {}
+
+
+def _detector(name):
+    """A cached detector; "none" means the whole image is the face."""
+    if name in (None, "none"):
+        return None
+    if not isinstance(name, str):
+        return name
+    if name not in _DETECTORS:
+        from fer_tf.preprocess.faces import make_detector
+
+        _DETECTORS[name] = make_detector(name)
+    return _DETECTORS[name]
+
+
+def detect_faces(image, detector):
+    """(x, y, w, h) boxes, largest first; the whole image without a detector."""
+    height, width = image.shape[:2]
+    if detector is None:
+        return [(0, 0, width, height)]
+    rgb = image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
+    return [tuple(float(v) for v in b) for b in detector.detect(rgb)]
+
+
+def crop_box(image, box, margin=0.0):
+    from fer_tf.preprocess.faces import crop_face
+
+    return crop_face(image, box, margin)
+
+
+def expand_inputs(inputs):
+    """(path, kind) for every image and video among files and folders
+    (folders are walked in sorted order); a folder without any yields
+    (folder, "empty"), anything else (path, "unknown")."""
+    for item in inputs:
+        path = pathlib.Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file()
+                           and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+            if not found:
+                yield path, "empty"
+            for p in found:
+                yield p, "video" if p.suffix.lower() in VIDEO_SUFFIXES else "image"
+        elif path.suffix.lower() in VIDEO_SUFFIXES:
+            yield path, "video"
+        elif path.is_file() or path.suffix.lower() in IMAGE_SUFFIXES:
+            yield path, "image"
+        else:
+            yield path, "missing"
+
+
+def predict_inputs(classifier, inputs, detector="haar", batch_size=64, out_dir=None,
+                   show_progress=True, stats=None, margin=0.0):
+    """Classifies every face of `inputs` (images, folders, videos).
+
+    Yields one dict per face ({"input", "box", "class", "score",
+    "probabilities"}, plus "frame" for videos), one per image or frame
+    without a face ({"input", "faces": 0, "message"}), and one per input that
+    could not be read ({"input", "error"}); a truncated video also yields a
+    {"input", "warning"} after its decoded frames. `out_dir` receives
+    annotated copies. `stats` (a dict) is filled with frames, faces and the
+    seconds spent decoding, detecting, classifying and writing.
+    """
+    stats = {} if stats is None else stats
+    for key in ("inputs", "processed", "frames", "faces", "errors"):
+        stats.setdefault(key, 0)
+    for key in ("decode_s", "detect_s", "classify_s", "write_s"):
+        stats.setdefault(key, 0.0)
+    det = _detector(detector)
+    writer = _Annotator(out_dir) if out_dir else None
+    for path, kind in expand_inputs(inputs):
+        stats["inputs"] += 1
+        try:
+            if kind == "empty":
+                raise DatasetError(f"{path}: a folder with no images or videos (looked for "
+                                   f"{', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)}).")
+            if kind == "missing":
+                raise DatasetError(f"{path}: no such file or folder.")
+            if kind == "video":
+                yield from _predict_video(classifier, path, det, batch_size, writer,
+                                          show_progress, stats, margin)
+            else:
+                yield from _predict_photo(classifier, path, det, writer, stats, margin)
+            stats["processed"] += 1
+        except FerTfError as e:
+            stats["errors"] += 1
+            yield {"input": str(path), "error": str(e)}
+
+
+def _timed(stats, key, fn, *args):
+    start = time.perf_counter()
+    try:
+        return fn(*args)
+    finally:
+        stats[key] += time.perf_counter() - start
+
+
+def _classify(classifier, image, det, stats, margin):
+    boxes = _timed(stats, "detect_s", detect_faces, image, det)
+    crops = [crop_box(image, b, margin) for b in boxes]
+    return boxes, crops
+
+
+def _predict_photo(classifier, path, det, writer, stats, margin):
+    image = _timed(stats, "decode_s", read_image, path)
+    stats["frames"] += 1
+    boxes, crops = _classify(classifier, image, det, stats, margin)
+    probs = _timed(stats, "classify_s", classifier.predict_faces, crops) if crops else []
+    faces = [face_result(classifier.class_names, b, p) for b, p in zip(boxes, probs)]
+    stats["faces"] += len(faces)
+    if writer is not None:
+        _timed(stats, "write_s", writer.image, path, image, faces)
+    if not faces:
+        yield {"input": str(path), "faces": 0, "message": "no face found"}
+    for i, face in enumerate(faces):
+        yield {"input": str(path), "face": i, **face}
+
+
+def _predict_video(classifier, path, det, batch_size, writer, show_progress, stats, margin):
+    """Decodes, detects and classifies `batch_size` frames at a time."""
+    import cv2
+
+    from fer_tf.progress import progress
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise DatasetError(f"{path}: OpenCV cannot open this video; expected a video file "
+                           "(mp4, avi, ...) with a codec this OpenCV build decodes.")
+    expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
+    sink = writer.video(path, fps) if writer is not None else None
+    decoded = 0
+    try:
+        frames = _read_frames(capture, stats)
+        for batch in _batches(progress(frames, f"frames of {path.name}", show_progress,
+                                       total=expected or None, unit="frame"), batch_size):
+            found = [_classify(classifier, frame, det, stats, margin) for _, frame in batch]
+            crops = [c for _, cs in found for c in cs]
+            probs = _timed(stats, "classify_s", classifier.predict_faces, crops) \
+                if crops else []
+            at = 0
+            for (index, frame), (boxes, _) in zip(batch, found):
+                faces = [face_result(classifier.class_names, b, p)
+                         for b, p in zip(boxes, probs[at:at + len(boxes)])]
+                at += len(boxes)
+                stats["faces"] += len(faces)
+                if sink is not None:
+                    _timed(stats, "write_s", sink.write, frame, faces)
+                if not faces:
+                    yield {"input": str(path), "frame": index, "faces": 0,
+                           "message": "no face found"}
+                for i, face in enumerate(faces):
+                    yield {"input": str(path), "frame": index, "face": i, **face}
+            decoded += len(batch)
+    finally:
+        capture.release()
+        if sink is not None:
+            sink.close(keep=decoded > 0)
+    if decoded == 0:
+        raise DatasetError(f"{path}: no decodable frames; expected a video file that "
+                           "OpenCV can read.")
+    if expected and decoded < expected:
+        yield {"input": str(path), "warning": f"{path}: truncated video: decoded {decoded} "
+                                              f"of the {expected} frames its header "
+                                              "announces."}
+
+
+def _read_frames(capture, stats):
+    """(index, uint8 RGB frame) until the stream ends; timed as decoding."""
+    import cv2
+
+    index = 0
+    while True:
+        start = time.perf_counter()
+        ok, frame = capture.read()
+        if ok:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        stats["decode_s"] += time.perf_counter() - start
+        if not ok:
+            return
+        stats["frames"] += 1
+        yield index, frame
+        index += 1
+
+
+def _batches(items, size):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _Annotator:
+    """Writes annotated copies of the inputs into `out_dir`: images atomically,
+    videos into a temporary file renamed when the video is complete."""
+
+    def __init__(self, out_dir):
+        self.out_dir = pathlib.Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.used = set()
+
+    def _name(self, path, suffix):
+        stem, n = path.stem, 0
+        name = f"{stem}{suffix}"
+        while name in self.used:
+            n += 1
+            name = f"{stem}-{n}{suffix}"
+        self.used.add(name)
+        return self.out_dir / name
+
+    def image(self, path, image, faces):
+        import cv2
+
+        from fer_tf.io import atomic_write_bytes
+
+        out = self._name(path, ".png")
+        ok, data = cv2.imencode(".png", draw_faces(image, faces))
+        if ok:
+            atomic_write_bytes(out, data.tobytes())
+
+    def video(self, path, fps):
+        return _VideoSink(self._name(path, ".mp4"), fps)
+
+
+class _VideoSink:
+    def __init__(self, out, fps):
+        self.out, self.fps, self.writer = out, fps, None
+        self.tmp = out.with_name(f".tmp-{out.name}")
+
+    def write(self, frame, faces):
+        import cv2
+
+        drawn = draw_faces(frame, faces)
+        if self.writer is None:
+            h, w = drawn.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"),
+                                          self.fps, (w, h))
+        self.writer.write(drawn)
+
+    def close(self, keep=True):
+        if self.writer is not None:
+            self.writer.release()
+        if keep and self.tmp.exists():
+            os.replace(self.tmp, self.out)
+        elif self.tmp.exists():
+            os.remove(self.tmp)
+
+
+def draw_faces(image, faces):
+    """A BGR copy of `image` with each face's box and class drawn on it."""
+    import cv2
+
+    bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.shape[-1] == 1 else \
+        cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    scale = max(0.4, min(bgr.shape[:2]) / 500)
+    for face in faces:
+        x, y, w, h = face["box"]
+        cv2.rectangle(bgr, (x, y), (x + w, y + h), (0, 255, 0), max(1, int(2 * scale)))
+        cv2.putText(bgr, f"{face['class']} {face['score']:.2f}", (x, max(12, y - 4)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 255, 0),
+                    max(1, int(scale)), cv2.LINE_AA)
+    return bgr
