@@ -1,4 +1,5 @@
-"""`fer-tf`: list models, train and evaluate runs, check and synthesise datasets.
+"""`fer-tf`: list models, train and evaluate runs, check and synthesise datasets,
+classify expressions (`predict`) and export models (`export`).
 
 Thin by design: parses arguments and calls the package. Errors a user can
 cause (`FerTfError`) print one line and exit with status 2, never a traceback.
@@ -138,10 +139,81 @@ def _cmd_data_check(args):
 def _cmd_data_synth(args):
     from fer_tf.data.layouts import write_layout
 
-    written = write_layout(args.layout, args.out, seed=args.seed, overwrite=args.overwrite)
+    written = write_layout(args.layout, args.out, seed=args.seed, overwrite=args.overwrite,
+                           **_layout_options(args.option))
     print(json.dumps(written, indent=2) if args.json else
           f"Wrote the synthetic {args.layout} layout to {os.path.abspath(args.out)}:\n"
           + json.dumps(written.get("per_class", written), indent=2))
+
+
+def _layout_options(items):
+    """`--option KEY=VALUE` pairs of `data synth` -> layout keyword arguments."""
+    opts = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not key or not sep:
+            raise FerTfError(f"--option expects KEY=VALUE (e.g. seconds=30), got {item!r}.")
+        try:
+            opts[key] = json.loads(text)
+        except ValueError:
+            opts[key] = text
+    return opts
+
+
+def _looks_like_model(path):
+    from fer_tf.evaluation.report import is_run_folder
+
+    if os.path.isdir(path):
+        return os.path.isfile(os.path.join(path, "saved_model.pb")) or is_run_folder(path)
+    return path.endswith((".keras", ".h5", ".hdf5"))
+
+
+def _print_prediction(result):
+    where = result["input"] + (f" frame {result['frame']}" if "frame" in result else "")
+    if "error" in result or "warning" in result:
+        print(f"fer-tf: {result.get('error') or result['warning']}", file=sys.stderr)
+    elif result.get("faces") == 0:
+        print(f"{where}: no face found")
+    else:
+        top = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])
+        print(f"{where}: face {result['face']} at {tuple(result['box'])}: "
+              f"{result['class']} {result['score']:.2f} ("
+              + ", ".join(f"{n} {p:.2f}" for n, p in top[1:3]) + ")")
+
+
+def _cmd_predict(args):
+    from fer_tf.predict import load_classifier, predict_inputs
+
+    items, model = list(args.inputs), args.model
+    if model is None and len(items) > 1 and _looks_like_model(items[0]):
+        model, items = items[0], items[1:]
+    classifier = load_classifier(model)
+    stats = {}
+    for result in predict_inputs(classifier, items, detector=args.detector,
+                                 batch_size=args.batch, out_dir=args.out,
+                                 show_progress=not args.no_progress, stats=stats,
+                                 margin=args.margin):
+        if not args.json:
+            _print_prediction(result)
+            continue
+        print(json.dumps(result), flush=True)
+        if "error" in result or "warning" in result:
+            print(f"fer-tf: {result.get('error') or result['warning']}", file=sys.stderr)
+    print(f"fer-tf predict: {stats['processed']} of {stats['inputs']} inputs processed, "
+          f"{stats['frames']} images/frames, {stats['faces']} faces"
+          + (f"; annotated copies in {os.path.abspath(args.out)}" if args.out else ""),
+          file=sys.stderr)
+    return 0 if stats["processed"] else 1
+
+
+def _cmd_export(args):
+    from fer_tf.export import export_model
+
+    summary = export_model(args.model, args.format, args.out, float16=args.float16,
+                           overwrite=args.overwrite)
+    print(json.dumps(summary, indent=2) if args.json else
+          f"Exported {summary.get('source', args.model or 'the default model')} as "
+          f"{args.format} to {os.path.abspath(args.out)}\n" + json.dumps(summary, indent=2))
 
 
 def _cmd_summary(args):
@@ -272,6 +344,9 @@ def build_parser():
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE",
+                   help="a count or size option of the layout, e.g. seconds=30 "
+                        "(repeatable; fer_tf.data.layouts.layout_options lists them)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_data_synth)
 
@@ -300,6 +375,35 @@ def build_parser():
     p.add_argument("--clahe", action="store_true", help="CLAHE on the face crop")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_gradcam)
+
+    p = sub.add_parser("predict", help="expressions of the faces in images, folders and videos",
+                       description="fer-tf predict [MODEL] INPUT...: MODEL is a run folder, "
+                                   "a .keras file or an exported SavedModel (default: the "
+                                   "packaged model trained on FER2013).")
+    p.add_argument("inputs", nargs="+", metavar="[MODEL] INPUT",
+                   help="images, folders or videos, optionally preceded by the model")
+    p.add_argument("--model", help="the model (instead of the first positional argument)")
+    p.add_argument("--detector", default="haar", choices=("haar", "dlib", "ssd", "none"),
+                   help="face detector; none: each image is one already-cropped face")
+    p.add_argument("--margin", type=float, default=0.0, help="face box margin per side")
+    p.add_argument("--json", action="store_true", help="one JSON line per face")
+    p.add_argument("--out", help="folder for annotated copies of the images and videos")
+    p.add_argument("--batch", type=_positive_int, default=64,
+                   help="video frames decoded and classified per batch (default 64)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar for videos")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("export", help="export a run or model as a SavedModel, TFLite or "
+                                      ".keras file that takes raw uint8 face crops")
+    p.add_argument("model", nargs="?", help="a run folder or .keras file (default: the "
+                                            "packaged model)")
+    p.add_argument("--format", required=True, choices=("savedmodel", "tflite", "keras"))
+    p.add_argument("--out", required=True, help="the folder (savedmodel) or file to write")
+    p.add_argument("--float16", action="store_true", help="TFLite: float16 weights")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an export written there before")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 
@@ -317,13 +421,13 @@ def main(argv=None):
     if not verbose:
         warnings.showwarning = _one_line_warning
     try:
-        args.func(args)
+        code = args.func(args)
     except FerTfError as e:
         print(f"fer-tf: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     finally:
         warnings.showwarning = shown
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":
