@@ -14,6 +14,7 @@ killed writer is still recognised as this package's own and `overwrite=True`
 replaces it, while a folder without the manifest is never deleted.
 """
 
+import contextlib
 import gzip
 import inspect
 import json
@@ -539,6 +540,98 @@ def write_enterface(out_dir, seed=0, official=False, show_progress=True, num_sub
                          num_videos=len(jobs))
 
 
+#: Expressions of `write_demo_video`, in the order they appear (then repeated).
+DEMO_EXPRESSIONS = (L.NEUTRAL, L.HAPPINESS, L.SURPRISE, L.SADNESS, L.ANGER, L.DISGUST,
+                    L.FEAR)
+#: Containers tried in turn by `write_demo_video`: (fourcc, extension).
+DEMO_CODECS = (("mp4v", ".mp4"), ("MJPG", ".avi"))
+
+
+class _CodecUnavailable(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _video_writer(path, mode, fourcc, fps, frame_size):
+    """An `atomic_open` opener yielding an OpenCV writer of BGR frames."""
+    import cv2
+    del mode  # the container is chosen by the file extension, not a mode
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), float(fps),
+                             (int(frame_size[1]), int(frame_size[0])))
+    if not writer.isOpened():
+        raise _CodecUnavailable(fourcc)
+    try:
+        yield writer
+    finally:
+        writer.release()
+
+
+def write_demo_video(out_dir, seed=0, official=False, show_progress=True, seconds=30,
+                     fps=25, frame_size=(480, 640), face_size=220, segment_seconds=3.0):
+    """One demonstration clip for `fer-tf predict`: `demo_video.mp4` (mp4v;
+    `demo_video.avi` with MJPG where OpenCV cannot write mp4) of one synthetic
+    face whose expression changes every `segment_seconds`, cycling through
+    `DEMO_EXPRESSIONS`; each segment goes from neutral to the expression's
+    apex (`fer_tf.data.synthetic.make_video`) in the same scene, the head
+    swaying slowly by a few pixels. `demo_video_labels.csv` gives every
+    frame's time, expression and ground-truth face box (x, y, w, h). Frames
+    are rendered and written one segment at a time, never the whole clip in
+    memory. No dataset is mimicked, so `official` does not apply."""
+    import cv2
+
+    from fer_tf.data.synthetic import make_video, sample_identity
+    if official:
+        raise ConfigError("The demo_video layout mimics no dataset; it has no published "
+                          "counts for official=True.")
+    frame_size = tuple(int(v) for v in frame_size)
+    if len(frame_size) != 2 or seconds <= 0 or fps <= 0 or segment_seconds <= 0:
+        raise ConfigError(f"demo_video needs seconds, fps and segment_seconds > 0 and "
+                          f"frame_size = (height, width); got seconds={seconds}, "
+                          f"fps={fps}, segment_seconds={segment_seconds}, "
+                          f"frame_size={frame_size}.")
+    total = max(1, round(seconds * fps))
+    per_segment = max(1, round(segment_seconds * fps))
+    starts = list(range(0, total, per_segment))
+    identity = sample_identity(np.random.default_rng([seed, 50]), "DEMO")
+    per_class = {c: 0 for c in DEMO_EXPRESSIONS}
+    rows, segments = [], []
+    for fourcc, ext in DEMO_CODECS:
+        path = os.path.join(out_dir, "demo_video" + ext)
+        try:
+            with atomic_open(path, "wb", opener=_video_writer, fourcc=fourcc, fps=fps,
+                             frame_size=frame_size) as writer:
+                for k, start in enumerate(progress(starts, "writing the demo video",
+                                                   show_progress, unit="segment")):
+                    name = DEMO_EXPRESSIONS[k % len(DEMO_EXPRESSIONS)]
+                    n = min(per_segment, total - start)
+                    # The same generator state per segment keeps the scene
+                    # (backdrop, light, head position) from one to the next.
+                    clip = make_video(identity, name, num_frames=n, frame_size=frame_size,
+                                      face_size=face_size, apex=1.0,
+                                      rng=np.random.default_rng([seed, 51]))
+                    for t, (frame, box) in enumerate(zip(clip.frames, clip.face_boxes)):
+                        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                        rows.append((start + t, name, box))
+                    per_class[name] += n
+                    segments.append({"class": name, "start_frame": start,
+                                     "num_frames": n})
+            break
+        except _CodecUnavailable:
+            rows, segments = [], []
+            per_class = dict.fromkeys(per_class, 0)
+    else:
+        raise ConfigError(f"OpenCV cannot write any of {[c for c, _ in DEMO_CODECS]} "
+                          f"video in {out_dir}.")
+    with atomic_open(os.path.join(out_dir, "demo_video_labels.csv"), "w",
+                     encoding="ascii", newline="\n") as f:
+        f.write("frame,time_s,class,x,y,w,h\n")
+        for i, name, (x, y, w, h) in rows:
+            f.write(f"{i},{i / fps:.3f},{name},{x},{y},{w},{h}\n")
+    return _count_report(per_class, ["DEMO"], 2, dataset=None, path=path, codec=fourcc,
+                         fps=fps, num_frames=total, seconds=total / fps,
+                         frame_size=list(frame_size), segments=segments)
+
+
 #: layout name -> writer.
 LAYOUTS = {
     "ckplus": write_ckplus,
@@ -549,6 +642,7 @@ LAYOUTS = {
     "sfew": write_sfew,
     "savee": write_savee,
     "enterface": write_enterface,
+    "demo_video": write_demo_video,
 }
 #: Options that only shape the files (allowed together with official=True).
 _SHAPE_OPTIONS = {"num_frames", "size", "frame_size", "face_size", "compress",
