@@ -91,7 +91,7 @@ def clahe_tf(images, clip_limit=2.0, tile_grid=(8, 8)):
     This reproduces OpenCV's `createCLAHE(clipLimit, tileGridSize).apply` on
     uint8 planes step by step - bottom/right BORDER_REFLECT_101 padding to a
     multiple of the grid when either side is not one (OpenCV then pads both
-    sides, by a whole tile-row/column where a side was already a multiple),
+    axes, by a whole tile-row/column where a side was already a multiple),
     256-bin tile histograms, the integer cap and its uniform redistribution,
     float32 LUTs and interpolation rounded half to even - so it equals
     `fer_tf.preprocess.image_ops.clahe` applied to each image; the tests
