@@ -161,10 +161,10 @@ def _layout_options(items):
 
 
 def _looks_like_model(path):
-    from fer_tf.evaluation.report import is_run_folder
+    from fer_tf.evaluation.report import has_run_config
 
     if os.path.isdir(path):
-        return os.path.isfile(os.path.join(path, "saved_model.pb")) or is_run_folder(path)
+        return os.path.isfile(os.path.join(path, "saved_model.pb")) or has_run_config(path)
     return path.endswith((".keras", ".h5", ".hdf5"))
 
 

@@ -345,9 +345,10 @@ def _info_from_config(config_path, model):
 
 
 def _load_run(path):
-    from fer_tf.evaluation.report import is_run_folder
+    from fer_tf.evaluation.report import has_run_config
 
-    if not is_run_folder(path):
+    sub_run = path.parent.name in ("folds", "members") and has_run_config(path.parent.parent)
+    if not (has_run_config(path) or sub_run):
         raise ConfigError(f"{path}: a folder that is neither a fer_tf run (config.json "
                           "with fer_tf_run) nor a SavedModel (saved_model.pb).")
     best = path / "checkpoints" / "best.keras"
@@ -358,9 +359,7 @@ def _load_run(path):
                 if folds else "; it may not have finished training")
         raise ConfigError(f"{path}: no checkpoints/best.keras{hint}.")
     models = [load_keras_file(f) for f in files]
-    config = path / "config.json"
-    if not config.is_file():  # a fold sub-run: the run's config is above it
-        config = path.parent.parent / "config.json"
+    config = (path.parent.parent if sub_run else path) / "config.json"
     return models, _info_from_config(config, models[0])
 
 

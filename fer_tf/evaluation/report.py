@@ -36,16 +36,20 @@ def _only_empty_folders(path):
     return all(not files for _, _, files in os.walk(path))
 
 
+def has_run_config(path):
+    """True for a folder holding a config.json that `fer-tf train` wrote."""
+    try:
+        with open(os.path.join(path, CONFIG)) as f:
+            return RUN_MARKER in json.load(f)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def is_run_folder(path):
     """True for a folder fer_tf may delete: one whose config.json fer_tf wrote,
     or one holding nothing but the empty sub-folders a run starts with."""
-    config = os.path.join(path, CONFIG)
-    if os.path.isfile(config):
-        try:
-            with open(config) as f:
-                return RUN_MARKER in json.load(f)
-        except (OSError, ValueError):
-            return False
+    if os.path.isfile(os.path.join(path, CONFIG)):
+        return has_run_config(path)
     return _only_empty_folders(path)
 
 
