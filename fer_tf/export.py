@@ -11,6 +11,8 @@ crops and nothing else (issue 13, item 4):
   antialiased resize, CLAHE for models trained with it, normalisation), and
   ensemble members are averaged as `keras_classifier` does. TensorFlow
   Serving, `saved_model_cli` and `fer_tf.predict.load_classifier` read it.
+  A second signature, ``probabilities``, returns the probabilities alone,
+  for callers that need every output batched (`PROBABILITIES_SIGNATURE`).
 - ``tflite``: a flat buffer taking uint8 (N, H, W, C) crops of the model's
   own input size (N free), with normalisation (and CLAHE, when its ops
   convert to TFLite builtins) inside, returning the probabilities; float32,
@@ -66,6 +68,10 @@ TOLERANCES = {"savedmodel": 1e-6, "tflite": 1e-5, "tflite-float16": 1e-2, "keras
 #: The name of the Keras model `export_model` writes; with the info entry it
 #: marks a .keras file as an export (a training checkpoint is never replaced).
 KERAS_EXPORT_NAME = "fer_tf_export"
+#: The SavedModel's second signature: the probabilities alone, batched along
+#: N like its input, which TensorFlow Serving's REST row format ("instances")
+#: and its server-side batching require of every output.
+PROBABILITIES_SIGNATURE = "probabilities"
 
 
 def export_model(spec, fmt, out, float16=False, overwrite=False):
@@ -80,7 +86,7 @@ def export_model(spec, fmt, out, float16=False, overwrite=False):
         overwrite: bool. replace an earlier export of the same format at `out`.
 
     Returns:
-        {"format", "out", "input_signature", "class_names", "input_shape",
+        {"format", "source", "out", "input_signature", "class_names", "input_shape",
         "normalization", "clahe", "members", "float16", "size_bytes",
         "max_abs_diff", "tolerance", "within_tolerance", "probe_crops"}.
     """
@@ -104,9 +110,9 @@ def export_model(spec, fmt, out, float16=False, overwrite=False):
         summary = _export_keras(classifier, out)
     key = "tflite-float16" if fmt == "tflite" and float16 else fmt
     summary.update({
-        "format": fmt, "out": str(out), "class_names": list(info.class_names),
-        "input_shape": list(info.input_shape), "normalization": info.normalization,
-        "clahe": bool(info.clahe), "members": len(models), "float16": bool(float16),
+        "format": fmt, "source": info.source, "out": str(out),
+        "class_names": list(info.class_names), "input_shape": list(info.input_shape),
+        "normalization": info.normalization, "clahe": bool(info.clahe), "members": len(models), "float16": bool(float16),
         "size_bytes": _size(out), "tolerance": TOLERANCES[key]})
     summary["within_tolerance"] = bool(summary["max_abs_diff"] <= summary["tolerance"])
     return summary
@@ -184,17 +190,20 @@ def _export_saved_model(classifier, out):
 
     models, info = classifier.models, classifier.info
 
+    def probabilities(images):
+        return {"probabilities": _probabilities(models, info, preprocess_faces(images, info))}
+
     def serve(images):
-        probs = _probabilities(models, info, preprocess_faces(images, info))
-        return {"probabilities": probs,
+        return {**probabilities(images),
                 "class_names": tf.constant(list(info.class_names), tf.string),
                 "input_shape": tf.constant(list(info.input_shape), tf.int32)}
 
     archive = keras.export.ExportArchive()
     for m in models:
         archive.track(m)
-    archive.add_endpoint(SIGNATURE, serve, input_signature=[
-        tf.TensorSpec([None, None, None, None], tf.uint8, name="images")])
+    images = tf.TensorSpec([None, None, None, None], tf.uint8, name="images")
+    archive.add_endpoint(SIGNATURE, serve, input_signature=[images])
+    archive.add_endpoint(PROBABILITIES_SIGNATURE, probabilities, input_signature=[images])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{out.name}.tmp-"))
     try:
@@ -210,7 +219,8 @@ def _export_saved_model(classifier, out):
                                            "shape": [None, None, None, None]}},
             "outputs": {"probabilities": "float32 (N, K)", "class_names": "string (K,)",
                         "input_shape": "int32 (3,)"},
-            "signature": SIGNATURE, "max_abs_diff": diff, "probe_crops": probes}
+            "signature": SIGNATURE, "signatures": [SIGNATURE, PROBABILITIES_SIGNATURE],
+            "max_abs_diff": diff, "probe_crops": probes}
 
 
 def _replace_folder(tmp, out):

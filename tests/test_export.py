@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from fer_tf.errors import ConfigError
-from fer_tf.export import TOLERANCES, export_model, load_tflite, tflite_sidecar
+from fer_tf.export import (PROBABILITIES_SIGNATURE, TOLERANCES, export_model, load_tflite,
+                            tflite_sidecar)
 from fer_tf.predict import ModelInfo, keras_classifier, load_classifier, write_info_entry
 
 # Tolerances per format (max abs probability difference), as in fer_tf.export.
@@ -132,9 +133,15 @@ def test_saved_model_signature_as_serving_tools_list_it(grey, tmp_path):
     assert outputs["probabilities"].shape.as_list() == [None, len(CLASSES)]
     assert outputs["class_names"].dtype == tf.string
     assert outputs["input_shape"].dtype == tf.int32
-    result = fn(images=tf.constant(_crops(2, (30, 30, 3), 4)))
+    crops = tf.constant(_crops(2, (30, 30, 3), 4))
+    result = fn(images=crops)
     assert [n.decode() for n in result["class_names"].numpy()] == list(CLASSES)
     assert result["input_shape"].numpy().tolist() == [*SIZE, 1]
+    batched = tf.saved_model.load(str(out)).signatures[PROBABILITIES_SIGNATURE]
+    alone = batched(images=crops)
+    assert set(alone) == {"probabilities"}
+    np.testing.assert_array_equal(alone["probabilities"].numpy(),
+                                  result["probabilities"].numpy())
     cli = shutil.which("saved_model_cli", path=os.path.dirname(sys.executable))
     assert cli, "saved_model_cli comes with tensorflow"
     shown = subprocess.run([cli, "show", "--dir", str(out), "--all"], capture_output=True,
@@ -146,6 +153,7 @@ def test_saved_model_signature_as_serving_tools_list_it(grey, tmp_path):
     assert "(-1, -1, -1, -1)" in listed
     for name in ("probabilities", "class_names", "input_shape"):
         assert f"outputs['{name}']" in listed
+    assert f"signature_def['{PROBABILITIES_SIGNATURE}']" in shown.stdout
 
 
 def test_clahe_ensemble_saved_model_and_tflite_keep_clahe_inside(clahe_ensemble, tmp_path):
