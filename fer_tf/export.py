@@ -112,8 +112,9 @@ def export_model(spec, fmt, out, float16=False, overwrite=False):
     summary.update({
         "format": fmt, "source": info.source, "out": str(out),
         "class_names": list(info.class_names), "input_shape": list(info.input_shape),
-        "normalization": info.normalization, "clahe": bool(info.clahe), "members": len(models), "float16": bool(float16),
-        "size_bytes": _size(out), "tolerance": TOLERANCES[key]})
+        "normalization": info.normalization, "clahe": bool(info.clahe),
+        "members": len(models), "float16": bool(float16), "size_bytes": _size(out),
+        "tolerance": TOLERANCES[key]})
     summary["within_tolerance"] = bool(summary["max_abs_diff"] <= summary["tolerance"])
     return summary
 
@@ -209,8 +210,8 @@ def _export_saved_model(classifier, out):
     try:
         archive.write_out(str(tmp), verbose=False)
         exported = _load_saved_model(tmp)
-        diff, probes = _max_diff(classifier, _batch_fn(exported),
-                                   _probe_crops(info, True))
+        diff, probes = _max_diff(classifier, _batch_fn(exported), _probe_crops(info, True))
+        _readable(tmp)
         _replace_folder(tmp, out)
     finally:
         if tmp.exists():
@@ -292,6 +293,7 @@ def _export_tflite(classifier, out, float16):
     model = TFLiteModel(content, info.input_shape, info.class_names, str(out))
     diff, probes = _max_diff(classifier, model.predict, _probe_crops(info, False))
     atomic_write_bytes(out, content)
+    _readable(out)
     atomic_write_json(tflite_sidecar(out), {
         "format": "tflite", "class_names": list(info.class_names),
         "input_shape": list(info.input_shape), "input_dtype": "uint8",
@@ -299,6 +301,7 @@ def _export_tflite(classifier, out, float16):
         "preprocessing": f"{info.normalization} normalization"
                          f"{' after CLAHE' if info.clahe else ''}, inside the model",
         "sha256": hashlib.sha256(content).hexdigest()})
+    _readable(tflite_sidecar(out))
     return {"input_signature": {"images": {"dtype": "uint8",
                                            "shape": [None, *info.input_shape]}},
             "outputs": {"probabilities": "float32 (N, K)"}, "sidecar": str(tflite_sidecar(out)),
@@ -432,8 +435,8 @@ def _export_keras(classifier, out):
         write_info_entry(tmp, ModelInfo(info.input_shape, info.class_names, "none", False))
         _fsync(tmp)
         reloaded = load_classifier(tmp)
-        diff, probes = _max_diff(classifier, _batch_fn(reloaded),
-                                   _probe_crops(info, False))
+        diff, probes = _max_diff(classifier, _batch_fn(reloaded), _probe_crops(info, False))
+        _readable(tmp)
         os.replace(tmp, out)
     finally:
         if tmp.exists():
@@ -458,6 +461,15 @@ def _custom_objects(config):
         for v in config:
             found |= _custom_objects(v)
     return found
+
+
+def _readable(path):
+    """The mode a plain write would give (temporary files and folders are
+    private), so that a model server running as another user can read it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in [path, *(path.rglob("*") if path.is_dir() else [])]:
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
 
 
 def _fsync(path):

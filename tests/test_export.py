@@ -110,6 +110,9 @@ def test_saved_model_any_size_and_channels_match_in_memory(grey, tmp_path):
     assert summary["class_names"] == list(CLASSES) and summary["size_bytes"] > 0
     assert summary["input_signature"]["images"]["shape"] == [None] * 4
     json.dumps(summary)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask, "a server must be able to read it"
     exported = load_classifier(out)
     assert exported.class_names == CLASSES and exported.input_shape == (*SIZE, 1)
     for shape, seed in [((*SIZE, 1), 0), ((37, 29, 3), 1), ((13, 11, 1), 2), ((48, 48, 3), 3)]:
