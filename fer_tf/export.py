@@ -199,9 +199,10 @@ def _export_saved_model(classifier, out):
                 "class_names": tf.constant(list(info.class_names), tf.string),
                 "input_shape": tf.constant(list(info.input_shape), tf.int32)}
 
+    # No `archive.track(model)`: the endpoints capture the variables by
+    # themselves, and tracking them too stores every weight twice (keras-team/
+    # keras#23553: twice the size on disk and in a server's memory).
     archive = keras.export.ExportArchive()
-    for m in models:
-        archive.track(m)
     images = tf.TensorSpec([None, None, None, None], tf.uint8, name="images")
     archive.add_endpoint(SIGNATURE, serve, input_signature=[images])
     archive.add_endpoint(PROBABILITIES_SIGNATURE, probabilities, input_signature=[images])
