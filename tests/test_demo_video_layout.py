@@ -3,13 +3,13 @@
 import csv
 import json
 
-import cv2
 import numpy as np
 import pytest
 
 from fer_tf.data.layouts import DEMO_EXPRESSIONS, MANIFEST, write_layout
 from fer_tf.errors import ConfigError
 from fer_tf.preprocess.faces import HaarFaceDetector
+from fer_tf.preprocess.video import read_video_frames
 
 SMALL = {"seconds": 1.2, "fps": 10, "frame_size": (120, 160), "face_size": 100,
          "segment_seconds": 0.6, "show_progress": False}
@@ -28,14 +28,7 @@ def test_demo_video_frames_truth_and_haar(tmp_path):
     assert written["num_frames"] == written["num_images"] == 12
     assert [s["class"] for s in written["segments"]] == list(DEMO_EXPRESSIONS[:2])
     assert written["per_class"][DEMO_EXPRESSIONS[0]] == 6
-    capture = cv2.VideoCapture(written["path"])
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
+    frames = read_video_frames(written["path"])
     assert len(frames) == 12 and frames[0].shape == (120, 160, 3)
     with open(tmp_path / "demo_video_labels.csv", encoding="ascii") as f:
         rows = list(csv.DictReader(f))
