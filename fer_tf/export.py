@@ -141,19 +141,6 @@ def _load_exportable(spec):
 
 # ----------------------------------------------------------------------------- graphs
 
-def _probabilities(models, info, x):
-    """Members' expression softmaxes, summed and renormalised: the combination
-    `keras_classifier` (and `fer-tf evaluate`) uses."""
-    import tensorflow as tf
-
-    from fer_tf.predict import _expression_output
-
-    probs = [tf.cast(_expression_output(m, info, info.source, m(x, training=False)),
-                     tf.float32) for m in models]
-    total = tf.add_n(probs)
-    return total / tf.reduce_sum(total, axis=-1, keepdims=True)
-
-
 def _probe_crops(info, any_size):
     """Deterministic uint8 probe batches: crops of the model's size, and for a
     graph that takes any size also larger colour and smaller grey crops."""
@@ -187,12 +174,14 @@ def _export_saved_model(classifier, out):
     import keras
     import tensorflow as tf
 
-    from fer_tf.predict import SIGNATURE, _load_saved_model, preprocess_faces
+    from fer_tf.predict import (SIGNATURE, _load_saved_model, combined_probabilities,
+                                preprocess_faces)
 
     models, info = classifier.models, classifier.info
 
     def probabilities(images):
-        return {"probabilities": _probabilities(models, info, preprocess_faces(images, info))}
+        x = preprocess_faces(images, info)
+        return {"probabilities": combined_probabilities(models, info, x)}
 
     def serve(images):
         return {**probabilities(images),
@@ -261,6 +250,7 @@ def _export_tflite(classifier, out, float16):
 
     from fer_tf.data.pipeline import normalize_image
     from fer_tf.io import atomic_write_bytes, atomic_write_json
+    from fer_tf.predict import combined_probabilities
 
     models, info = classifier.models, classifier.info
 
@@ -270,7 +260,7 @@ def _export_tflite(classifier, out, float16):
 
             images = clahe_tf(images)
         x = normalize_image(tf.cast(images, tf.float32), info.normalization)
-        return _probabilities(models, info, x)
+        return combined_probabilities(models, info, x)
 
     # The archive tracks the members' variables, which the converter freezes.
     archive = keras.export.ExportArchive()

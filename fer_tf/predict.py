@@ -240,17 +240,24 @@ def keras_classifier(models, info):
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8)],
                  reduce_retracing=True)
     def predict(images):
-        x = preprocess_faces(images, info)
-        probs = [_expression_output(m, info, info.source, m(x, training=False))
-                 for m in models]
-        total = tf.add_n([tf.cast(p, tf.float32) for p in probs])
-        return total / tf.reduce_sum(total, axis=-1, keepdims=True)
+        return combined_probabilities(models, info, preprocess_faces(images, info))
 
     def run(batch):
         out = predict(tf.constant(batch, tf.uint8)).numpy()
         return out.reshape(-1, num_classes)
 
     return Classifier(run, info, models)
+
+
+def combined_probabilities(models, info, x):
+    """Members' expression softmaxes on the preprocessed batch `x`, summed and
+    renormalised (the combination `fer-tf evaluate` uses for ensembles)."""
+    import tensorflow as tf
+
+    probs = [tf.cast(_expression_output(m, info, info.source, m(x, training=False)),
+                     tf.float32) for m in models]
+    total = tf.add_n(probs)
+    return total / tf.reduce_sum(total, axis=-1, keepdims=True)
 
 
 def _expression_output(model, info, source, outputs=None):
