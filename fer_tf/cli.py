@@ -192,7 +192,8 @@ def _cmd_predict(args):
     for result in predict_inputs(classifier, items, detector=args.detector,
                                  batch_size=args.batch, out_dir=args.out,
                                  show_progress=not args.no_progress, stats=stats,
-                                 margin=args.margin):
+                                 margin=args.margin, detect_side=args.detect_side or None,
+                                 video_detect_side=args.video_detect_side or None):
         if not args.json:
             _print_prediction(result)
             continue
@@ -386,6 +387,11 @@ def build_parser():
     p.add_argument("--detector", default="haar", choices=("haar", "dlib", "ssd", "none"),
                    help="face detector; none: each image is one already-cropped face")
     p.add_argument("--margin", type=float, default=0.0, help="face box margin per side")
+    p.add_argument("--detect-side", type=int, default=0, metavar="N",
+                   help="Haar on photos shrunk to this longest side (default 0: full size)")
+    p.add_argument("--video-detect-side", type=int, default=320, metavar="N",
+                   help="Haar on video frames shrunk to this longest side (default 320; "
+                        "0: full size, for small faces)")
     p.add_argument("--json", action="store_true", help="one JSON line per face")
     p.add_argument("--out", help="folder for annotated copies of the images and videos")
     p.add_argument("--batch", type=_positive_int, default=64,

@@ -424,19 +424,27 @@ def read_image(path):
 
 
 _DETECTORS = {}
+#: Video frames are shrunk to this longest side for Haar detection: detection
+#: is most of a video's time (about 26 frames/s on a 640x480 frame on 2 cores,
+#: 45 at 320), and a face in a video frame is rarely under the 60 pixels
+#: that Haar's 30-pixel minimum becomes at half size.
+VIDEO_DETECT_SIDE = 320
 
 
-def _detector(name):
-    """A cached detector; "none" means the whole image is the face."""
+def _detector(name, max_side=None):
+    """A cached detector; "none" means the whole image is the face. Haar
+    runs on a copy shrunk to `max_side` (boxes mapped back) when given."""
     if name in (None, "none"):
         return None
     if not isinstance(name, str):
         return name
-    if name not in _DETECTORS:
+    key = (name, max_side if name == "haar" else None)
+    if key not in _DETECTORS:
         from fer_tf.preprocess.faces import make_detector
 
-        _DETECTORS[name] = make_detector(name)
-    return _DETECTORS[name]
+        kwargs = {"max_side": max_side} if key[1] else {}
+        _DETECTORS[key] = make_detector(name, **kwargs)
+    return _DETECTORS[key]
 
 
 def detect_faces(image, detector):
@@ -476,7 +484,8 @@ def expand_inputs(inputs):
 
 
 def predict_inputs(classifier, inputs, detector="haar", batch_size=64, out_dir=None,
-                   show_progress=True, stats=None, margin=0.0):
+                   show_progress=True, stats=None, margin=0.0, detect_side=None,
+                   video_detect_side=VIDEO_DETECT_SIDE):
     """Classifies every face of `inputs` (images, folders, videos).
 
     Yields one dict per face ({"input", "box", "class", "score",
@@ -485,14 +494,17 @@ def predict_inputs(classifier, inputs, detector="haar", batch_size=64, out_dir=N
     could not be read ({"input", "error"}); a truncated video also yields a
     {"input", "warning"} after its decoded frames. `out_dir` receives
     annotated copies. `stats` (a dict) is filled with frames, faces and the
-    seconds spent decoding, detecting, classifying and writing.
+    seconds spent decoding, detecting, classifying and writing. Haar
+    detects on photos at `detect_side` (None: full size) and on video frames
+    at `video_detect_side` (longest side in pixels; None: full size).
     """
     stats = {} if stats is None else stats
     for key in ("inputs", "processed", "frames", "faces", "errors"):
         stats.setdefault(key, 0)
     for key in ("decode_s", "detect_s", "classify_s", "write_s"):
         stats.setdefault(key, 0.0)
-    det = _detector(detector)
+    det = _detector(detector, detect_side)
+    video_det = _detector(detector, video_detect_side)
     writer = _Annotator(out_dir) if out_dir else None
     for path, kind in expand_inputs(inputs):
         stats["inputs"] += 1
@@ -503,7 +515,7 @@ def predict_inputs(classifier, inputs, detector="haar", batch_size=64, out_dir=N
             if kind == "missing":
                 raise DatasetError(f"{path}: no such file or folder.")
             if kind == "video":
-                yield from _predict_video(classifier, path, det, batch_size, writer,
+                yield from _predict_video(classifier, path, video_det, batch_size, writer,
                                           show_progress, stats, margin)
             else:
                 yield from _predict_photo(classifier, path, det, writer, stats, margin)
