@@ -106,8 +106,15 @@ def preprocess_faces(images, info):
     else:
         x = tf.tile(x, tf.stack([1, 1, 1, channels // have]))
     x = tf.ensure_shape(x, [None, None, None, channels])
-    x = tf.image.resize(x, (height, width), method="bilinear", antialias=True)
-    x = tf.clip_by_value(tf.round(x), 0.0, 255.0)
+    size = tf.shape(x)[1:3]
+
+    def resize():
+        return tf.clip_by_value(tf.round(tf.image.resize(
+            x, (height, width), method="bilinear", antialias=True)), 0.0, 255.0)
+
+    # Crops already at the model's size (FER2013's 48x48) skip the resize.
+    x = tf.cond(tf.reduce_all(size == (height, width)), lambda: x, resize)
+    x = tf.ensure_shape(x, [None, height, width, channels])
     if info.clahe:
         from fer_tf.preprocess.clahe_tf import clahe_tf
 
@@ -230,9 +237,13 @@ def load_classifier(spec=None):
 
 def keras_classifier(models, info):
     """A `Classifier` over Keras models (members averaged): one compiled
-    function that preprocesses and classifies."""
+    function that preprocesses and classifies, on copies with the batch
+    norms folded into the layers before them (`models.fold`)."""
     import tensorflow as tf
 
+    from fer_tf.models.fold import fold_batch_norms
+
+    models = [fold_batch_norms(m) for m in models]
     for m in models:
         _expression_output(m, info, info.source)
     num_classes = len(info.class_names)
