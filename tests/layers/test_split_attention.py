@@ -17,7 +17,8 @@ def test_layer_basics_uneven_groups():
                    {"filters": 12, "strides": 2, "radix": 2, "cardinality": 3,
                     "min_inter": 4, "bn_momentum": 1.0},
                    input_shape=(2, 7, 7, 16), expected_output_shape=(2, 4, 4, 12),
-                   expected_num_trainable_weights=6 + 3 + 1 + 3 + 1 + 4,
+                   # One packed kernel per grouped map (conv, fc1, fc2), two biases, BN.
+                   expected_num_trainable_weights=3 + 2 + 4,
                    expected_num_non_trainable_weights=4)
 
 
@@ -28,7 +29,7 @@ def test_radix_one_is_the_sigmoid_form():
     bn0 = layer.bn0
     for bn in (layer.bn0, layer.bn1):  # positive variances
         bn.moving_variance.assign(np.abs(bn.moving_variance.numpy()) + 0.5)
-    layer.fc2_kernels[0].assign(np.random.default_rng(2).normal(size=(4, 8)))
+    layer.fc2_kernel.assign(np.random.default_rng(2).normal(size=(4 * 8,)))
     kernel, fc1, fc2 = layer.dense_kernels()
     u = ops.convert_to_numpy(ops.conv(x, kernel, padding="same"))
     u = np.maximum(ops.convert_to_numpy(bn0(u, training=False)), 0)
@@ -45,8 +46,7 @@ def test_rsoftmax_with_equal_logits_averages_the_splits():
     x = np.random.default_rng(3).normal(size=(2, 5, 5, 6)).astype("float32")
     layer = SplitAttention(4, radix=3, cardinality=2, min_inter=4)
     layer(x)
-    for w in layer.fc2_kernels:
-        w.assign(np.zeros(w.shape, "float32"))
+    layer.fc2_kernel.assign(np.zeros(layer.fc2_kernel.shape, "float32"))
     out = ops.convert_to_numpy(layer(x, training=False))
     kernel = layer.dense_kernels()[0]
     assert np.array_equal(kernel != 0, np.broadcast_to(group_mask(6, 12, 6) > 0, kernel.shape))
@@ -72,3 +72,31 @@ def test_count_flops_uses_grouped_widths():
     layer = model.layers[-1]
     assert sum(int(np.prod(w.shape)) for w in layer.trainable_weights) == (
         9 * 12 * 24 // 4 + (12 * 8 + 8 * 24) // 2 + 8 + 24 + 2 * 24 + 2 * 8)
+
+
+def test_packed_kernels_start_with_each_groups_fan_in():
+    # He normal over one group's 3 x 3 x 8 inputs, not over the packed shape.
+    layer = SplitAttention(32, radix=1, cardinality=4, min_inter=8)
+    layer.build((None, 6, 6, 32))
+    conv = np.concatenate([w.ravel() for w in layer.group_kernels()[0]])
+    assert layer.kernel.shape == (3, 3, 4 * 8 * 8)
+    np.testing.assert_allclose(conv.std(), np.sqrt(2 / (9 * 8)), rtol=0.1)
+
+
+def test_files_with_one_kernel_per_group_still_load():
+    # The layout saved before the packing: conv groups, fc1 groups, fc1 bias,
+    # fc2 groups, fc2 bias (uneven: 16 channels in 6 groups).
+    x = np.random.default_rng(4).normal(size=(2, 5, 5, 16)).astype("float32")
+    source = SplitAttention(12, radix=2, cardinality=3, min_inter=4)
+    source(x)
+    conv, fc1, fc2 = source.group_kernels()
+    store = {str(i): v for i, v in enumerate([*conv, *fc1, source.fc1_bias.numpy(), *fc2,
+                                              source.fc2_bias.numpy() + 0.5])}
+    target = SplitAttention(12, radix=2, cardinality=3, min_inter=4)
+    target.build(x.shape)
+    target.load_own_variables(store)
+    for got, want in zip(target.group_kernels(), source.group_kernels()):
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    np.testing.assert_array_equal(target.fc2_bias.numpy(), source.fc2_bias.numpy() + 0.5)
+    np.testing.assert_array_equal(target.fc1_bias.numpy(), source.fc1_bias.numpy())
