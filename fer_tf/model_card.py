@@ -29,9 +29,9 @@ from fer_tf.io import atomic_write_text
 #: Shipped files at most this large (issue 13).
 MAX_BYTES = 10 * 1024 * 1024
 LIMITATIONS = (
-    "Input: one face crop, seen as 48x48 grayscale (colour is converted, larger crops are "
-    "area-averaged down); faces far from frontal, very small or partly hidden were rare in "
-    "training.",
+    "Input: one face crop, seen as 48x48 grayscale (colour is converted to luminance, "
+    "other sizes are resized with antialiasing); faces far from frontal, very small or "
+    "partly hidden were rare in training.",
     "FER2013 was labelled from web images by crowd workers: its labels are noisy (human "
     "agreement on it is estimated at about 65%), disgust has only 436 training faces, "
     "and its demographics (age, ethnicity, gender) are those of a 2013 web search, not "
@@ -159,6 +159,9 @@ def render_model_card(s):
     data_line = (f"`{data['file']}` ({data['bytes']:,} bytes, SHA-256 `{data['sha256']}`)"
                  if "file" in data else f"`{data.get('path')}`")
     minutes = (s.get("train_seconds") or 0) / 60
+    words = s["command"].split()
+    run = words[words.index("--out") + 1] if "--out" in words[:-1] else "RUN"
+    data_dir = words[words.index("--data-dir") + 1] if "--data-dir" in words[:-1] else "DIR"
     return f"""# Model card: fer_tf's default expression model
 
 `{pathlib.Path(s['model_file']).name}`: `{s['model']}` (`fer_tf/models/default_model.py`),
@@ -177,7 +180,7 @@ weights are derived from the data; nothing else of it ships.
 
 ## Command
     {s['command']}
-    python experiments/ship_default_model.py RUN --data-dir DIR
+    python experiments/ship_default_model.py {run} --data-dir {data_dir}
 
 The first trains ({minutes:.0f} minutes on {s['machine']}); the second writes this
 file and this card. The same commands retrain it; `--epochs`, `--batch-size`
