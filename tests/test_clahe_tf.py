@@ -111,3 +111,9 @@ def test_rejects_wrong_rank_and_bad_grid():
         clahe_tf(np.zeros((1, 8, 8, 1), np.uint8), tile_grid=(0, 8))
     with pytest.raises(ConfigError, match="tile_grid"):
         clahe_tf(np.zeros((1, 8, 8, 1), np.uint8), tile_grid=8)
+
+
+def test_image_ops_clahe_reads_the_grid_as_rows_and_columns_too():
+    image = np.random.default_rng(3).integers(0, 256, (30, 41), dtype=np.uint8)
+    np.testing.assert_array_equal(image_ops.clahe(image, 2.0, (3, 5)),
+                                  clahe_tf(image[None, ..., None], 2.0, (3, 5)).numpy()[0, ..., 0])

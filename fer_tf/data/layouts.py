@@ -700,7 +700,8 @@ def write_layout(layout, out_dir, seed=0, overwrite=False, official=False,
 
     Args:
         layout: one of `LAYOUTS`: "ckplus", "ckplus48", "jaffe", "fer2013"
-            (csv), "fer2013_folders", "sfew", "savee", "enterface".
+            (csv), "fer2013_folders", "sfew", "savee", "enterface", or
+            "demo_video" (one long video for `fer-tf predict` benchmarks).
         out_dir: an empty or new folder.
         seed: random seed; the same seed writes the same files.
         overwrite: replace a synthetic layout previously written to `out_dir`

@@ -22,6 +22,7 @@ _EXPORTS = {
     "video": ("read_video_frames", "VideoClip", "faces_from_videos"),
     "cache": ("cached", "cache_key", "dataset_identity", "save_records", "load_records"),
     "face_records": ("FaceCropper", "load_face_records"),
+    "clahe_tf": ("clahe_tf",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -57,7 +57,10 @@ def clahe(image, clip_limit=2.0, tile_grid=(8, 8)):
     image = check_image(image)
     if image.dtype != np.uint8:
         raise ConfigError(f"clahe expects a uint8 image, got {image.dtype}.")
-    op = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=tuple(tile_grid))
+    # `tile_grid` is (rows, columns) as every size in the package; OpenCV's
+    # tileGridSize is (columns, rows).
+    rows, cols = (int(v) for v in tile_grid)
+    op = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(cols, rows))
     if image.ndim == 2:
         return op.apply(np.ascontiguousarray(image))
     channels = [op.apply(np.ascontiguousarray(image[..., c]))
