@@ -65,16 +65,24 @@ def _recipe_overrides(args):
                  "class_balanced": True if args.class_balanced else None}
     if args.augment:
         overrides["train_transform.augmentation"] = args.augment
-    for item in args.set or ():
-        key, _, text = item.partition("=")
-        if not key or not _:
-            raise FerTfError(f"--set expects FIELD=VALUE (e.g. optimizer.weight_decay=1e-4), "
-                             f"got {item!r}.")
-        try:
-            overrides[key] = json.loads(text)
-        except ValueError:
-            overrides[key] = text
+    overrides.update(_key_values(args.set, "--set", "FIELD=VALUE",
+                                 "optimizer.weight_decay=1e-4"))
     return overrides
+
+
+def _key_values(items, flag, form, example):
+    """Repeated `KEY=VALUE` options -> {key: value}, each value read as JSON
+    when it parses (numbers, lists, true/false) and kept as text otherwise."""
+    out = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not key or not sep:
+            raise FerTfError(f"{flag} expects {form} (e.g. {example}), got {item!r}.")
+        try:
+            out[key] = json.loads(text)
+        except ValueError:
+            out[key] = text
+    return out
 
 
 def _fold(text):
@@ -139,25 +147,12 @@ def _cmd_data_check(args):
 def _cmd_data_synth(args):
     from fer_tf.data.layouts import write_layout
 
+    options = _key_values(args.option, "--option", "KEY=VALUE", "seconds=30")
     written = write_layout(args.layout, args.out, seed=args.seed, overwrite=args.overwrite,
-                           **_layout_options(args.option))
+                           **options)
     print(json.dumps(written, indent=2) if args.json else
           f"Wrote the synthetic {args.layout} layout to {os.path.abspath(args.out)}:\n"
           + json.dumps(written.get("per_class", written), indent=2))
-
-
-def _layout_options(items):
-    """`--option KEY=VALUE` pairs of `data synth` -> layout keyword arguments."""
-    opts = {}
-    for item in items or ():
-        key, sep, text = item.partition("=")
-        if not key or not sep:
-            raise FerTfError(f"--option expects KEY=VALUE (e.g. seconds=30), got {item!r}.")
-        try:
-            opts[key] = json.loads(text)
-        except ValueError:
-            opts[key] = text
-    return opts
 
 
 def _looks_like_model(path):

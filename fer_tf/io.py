@@ -6,6 +6,7 @@ or a kill leaves the old file or the new one, never half of one.
 """
 
 import contextlib
+import hashlib
 import json
 import os
 import pathlib
@@ -74,3 +75,12 @@ def json_default(value):
 
 def atomic_write_json(path, obj):
     atomic_write_text(path, json.dumps(obj, indent=2, default=json_default) + "\n")
+
+
+def file_sha256(path):
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -12,7 +12,6 @@ command, recipe, PrivateTest accuracy and per-class F1 (the figures
 Only the weights file and the card are written; the run is left as it is.
 """
 
-import hashlib
 import json
 import os
 import pathlib
@@ -24,7 +23,7 @@ import time
 import numpy as np
 
 from fer_tf.errors import ConfigError
-from fer_tf.io import atomic_write_text
+from fer_tf.io import atomic_write_text, file_sha256
 
 #: Shipped files at most this large (issue 13).
 MAX_BYTES = 10 * 1024 * 1024
@@ -41,14 +40,6 @@ LIMITATIONS = (
     "Not for decisions about people (hiring, policing, credit, health, education): such "
     "uses are unreliable and, in several jurisdictions, restricted by law.",
 )
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_json(path):
@@ -115,7 +106,7 @@ def ship_run(run, dest=None, data_dir=None, command=None):
     speed = measure_speed(classifier)
     summary = {
         "model_file": str(target), "bytes": target.stat().st_size,
-        "sha256": _sha256(target), "params": int(model.count_params()),
+        "sha256": file_sha256(target), "params": int(model.count_params()),
         "run": str(run), "model": config.get("model"), "dataset": config.get("dataset"),
         "splits": config.get("splits_used"), "split_sizes": config.get("split_sizes"),
         "recipe": config.get("recipe"), "train_seconds": config.get("train_seconds"),
@@ -143,7 +134,7 @@ def _data_description(data_dir):
     if not path:
         return {"path": data_dir}
     return {"file": os.path.basename(path), "bytes": os.path.getsize(path),
-            "sha256": _sha256(path)}
+            "sha256": file_sha256(path)}
 
 
 def render_model_card(s):

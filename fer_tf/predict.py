@@ -544,7 +544,7 @@ def _timed(stats, key, fn, *args):
         stats[key] += time.perf_counter() - start
 
 
-def _classify(classifier, image, det, stats, margin):
+def _detect_and_crop(image, det, stats, margin):
     boxes = _timed(stats, "detect_s", detect_faces, image, det)
     crops = [crop_box(image, b, margin) for b in boxes]
     return boxes, crops
@@ -553,7 +553,7 @@ def _classify(classifier, image, det, stats, margin):
 def _predict_photo(classifier, path, det, writer, stats, margin):
     image = _timed(stats, "decode_s", read_image, path)
     stats["frames"] += 1
-    boxes, crops = _classify(classifier, image, det, stats, margin)
+    boxes, crops = _detect_and_crop(image, det, stats, margin)
     probs = _timed(stats, "classify_s", classifier.predict_faces, crops) if crops else []
     faces = [face_result(classifier.class_names, b, p) for b, p in zip(boxes, probs)]
     stats["faces"] += len(faces)
@@ -584,7 +584,7 @@ def _predict_video(classifier, path, det, batch_size, writer, show_progress, sta
         frames = _read_frames(capture, stats)
         for batch in _batches(progress(frames, f"frames of {path.name}", show_progress,
                                        total=expected or None, unit="frame"), batch_size):
-            found = [_classify(classifier, frame, det, stats, margin) for _, frame in batch]
+            found = [_detect_and_crop(frame, det, stats, margin) for _, frame in batch]
             crops = [c for _, cs in found for c in cs]
             probs = _timed(stats, "classify_s", classifier.predict_faces, crops) \
                 if crops else []

@@ -21,7 +21,6 @@ interrupted stage at its next epoch.
 """
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -34,7 +33,7 @@ import keras
 import numpy as np
 
 from fer_tf.errors import ConfigError
-from fer_tf.io import atomic_write_json
+from fer_tf.io import atomic_write_json, file_sha256
 from fer_tf.training import recipes as recipes_lib
 
 MIXED_POLICY = "mixed_float16"
@@ -204,14 +203,6 @@ def atomic_save_model(model, path):
         raise
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _better(value, best, mode):
     if best is None:
         return True
@@ -246,7 +237,7 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         atomic_save_model(self.model, self.path)
         atomic_write_json(self.json_path, {"monitor": self.monitor, "mode": self.mode,
                                            "value": value, "epoch": epoch + 1,
-                                           "sha256": _sha256(self.path)})
+                                           "sha256": file_sha256(self.path)})
         self.best = value
 
 
@@ -263,7 +254,7 @@ def read_best(path, monitor, mode, history_rows=()):
     try:
         with open(json_path) as f:
             record = json.load(f)
-        if record.get("monitor") == monitor and record.get("sha256") == _sha256(path):
+        if record.get("monitor") == monitor and record.get("sha256") == file_sha256(path):
             return float(record["value"])
     except (OSError, ValueError, KeyError):
         pass
