@@ -17,28 +17,23 @@ plain resize 224) for evaluation; the interpolation is an option (bilinear,
 area, lanczos3/5, bicubic, nearest).
 """
 
-import hashlib
-
 import keras
 import numpy as np
 import tensorflow as tf
 
+from fer_tf.data.augment import (NORMALIZATIONS, default_augmentation,  # noqa: F401
+                                derive_seed, normalization_scale)
 from fer_tf.errors import ConfigError
-
-NORMALIZATIONS = ("unit", "symmetric", "none")
 
 
 def normalize_image(image, mode):
     """uint8 [0, 255] -> float32 in [0, 1] ("unit"), [-1, 1] ("symmetric") or
     [0, 255] ("none", for models such as keras.applications that rescale inside)."""
+    divisor, offset = normalization_scale(mode)
     image = tf.cast(image, tf.float32)
-    if mode == "unit":
-        return image / 255.0
-    if mode == "symmetric":
-        return image / 127.5 - 1.0
     if mode == "none":
         return image
-    raise ConfigError(f"Unknown normalization {mode!r}; expected one of {NORMALIZATIONS}.")
+    return image / divisor + offset
 
 
 def match_channels(image, channels):
@@ -52,38 +47,6 @@ def match_channels(image, channels):
     if have == 3 and channels == 1:
         return tf.reduce_mean(image, axis=-1, keepdims=True)
     raise ConfigError(f"Cannot convert {have}-channel images to {channels} channels.")
-
-
-def derive_seed(seed, name):
-    """A seed for one random component, derived from the run seed and its name.
-
-    Every random layer gets its own: with one shared seed, Keras' random
-    layers draw the same numbers, so e.g. flip and rotation were perfectly
-    coupled (every flipped image rotated the same way).
-    """
-    if seed is None:
-        return None
-    digest = hashlib.sha256(f"{int(seed)}:{name}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-def default_augmentation(rotation_degrees=10.0, shift=0.1, zoom=0.1, flip=True, seed=None):
-    """Flip, rotation, translation and zoom as one Keras `Sequential` of core
-    layers, each with its own seed derived from `seed`."""
-    layers = []
-    if flip:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=derive_seed(seed, "flip")))
-    if rotation_degrees:
-        layers.append(keras.layers.RandomRotation(rotation_degrees / 360.0,
-                                                  fill_mode="nearest",
-                                                  seed=derive_seed(seed, "rotation")))
-    if shift:
-        layers.append(keras.layers.RandomTranslation(shift, shift, fill_mode="nearest",
-                                                     seed=derive_seed(seed, "translation")))
-    if zoom:
-        layers.append(keras.layers.RandomZoom(zoom, fill_mode="nearest",
-                                              seed=derive_seed(seed, "zoom")))
-    return keras.Sequential(layers, name="augmentation")
 
 
 def landmark_augmentation(seed=None, **kwargs):

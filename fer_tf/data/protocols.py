@@ -120,3 +120,46 @@ def make_folds(records, protocol, **kwargs):
         raise ConfigError(f"Unknown protocol {protocol!r}; expected one of "
                           f"{sorted(PROTOCOLS)}.")
     return PROTOCOLS[protocol](records, **kwargs)
+
+
+#: FER2013's Usage column: train on Training, select (early stopping, the best
+#: checkpoint) on PublicTest, report on PrivateTest.
+FER2013_SPLITS = {"train": "Training", "select": "PublicTest", "report": "PrivateTest"}
+
+
+def train_select_report(dataset, data_dir=None, seed=0, max_train_images=None,
+                        synthetic=None, progress=True):
+    """(train, val, test) Records at their own size (FER2013: 48 x 48 x 1): the
+    train / select / report protocol of the EfficientNet paper and the CAMnet
+    thesis.
+
+    FER2013 by its Usage column (`FER2013_SPLITS`); the synthetic faces hold
+    out a quarter of the subjects for testing and a sixth of the rest for
+    selection. `max_train_images` keeps a class-stratified subset of train.
+    """
+    if dataset == "fer2013":
+        if not data_dir:
+            raise ConfigError("--data-dir is required for FER2013 (fer2013.csv[.xz], or a "
+                              "folder holding it).")
+        from fer_tf.data.readers.fer2013 import read_fer2013
+
+        records = read_fer2013(data_dir, channels=1, show_progress=progress)
+        train, val, test = (records.split_subset(FER2013_SPLITS[k])
+                            for k in ("train", "select", "report"))
+    elif dataset == "synthetic":
+        from fer_tf.data.synthetic import make_synthetic
+
+        records = make_synthetic(classes="seven", seed=seed, **(synthetic or {}))
+        fold = subject_holdout(records, test_fraction=0.25, seed=seed)[0]
+        rest, test = records.subset(fold.train), records.subset(fold.test)
+        inner = subject_holdout(rest, test_fraction=1 / 6, seed=seed + 1)[0]
+        train, val = rest.subset(inner.train), rest.subset(inner.test)
+    else:
+        raise ConfigError(f"Unknown dataset {dataset!r}; expected 'fer2013' or 'synthetic'.")
+    if max_train_images and len(train) > max_train_images:
+        from sklearn.model_selection import train_test_split
+
+        keep, _ = train_test_split(np.arange(len(train)), train_size=int(max_train_images),
+                                   stratify=train.labels, random_state=seed)
+        train = train.subset(np.sort(keep))
+    return train, val, test

@@ -356,7 +356,8 @@ def _monitor_for(stage_monitor, has_val):
 
 
 def train(build_model, train_data, val_data, run, recipe, strategy=None,
-          mixed_precision=None, callbacks=(), verbose="auto", steps_per_epoch=None):
+          mixed_precision=None, callbacks=(), verbose="auto", steps_per_epoch=None,
+          run_eagerly=False):
     """Builds, compiles and fits a model by `recipe` into `run` (a RunFolder).
 
     Args:
@@ -376,6 +377,8 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
         verbose: passed to `fit`; "auto" is one line per epoch unless stdout
             is a terminal.
         steps_per_epoch: for repeated (e.g. class-balanced) datasets.
+        run_eagerly: bool. no traced step (smoke runs of deep models, whose
+            trace costs more than their few eager steps).
 
     Returns:
         (model with the final stage's best weights when `recipe.restore_best`,
@@ -402,7 +405,7 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
             _load_stage_weights(model, folder, recipe.restore_best)
         else:
             _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monitor,
-                       mode, mixed, scope, callbacks, verbose, steps_per_epoch)
+                       mode, mixed, scope, callbacks, verbose, steps_per_epoch, run_eagerly)
             if recipe.restore_best and os.path.exists(folder.best_checkpoint):
                 _restore(model, folder.best_checkpoint)
             if len(stages) > 1:
@@ -433,7 +436,7 @@ def scratch_run():
 
 
 def _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monitor, mode,
-               mixed, scope, callbacks, verbose, steps_per_epoch):
+               mixed, scope, callbacks, verbose, steps_per_epoch, run_eagerly=False):
     set_trainable(model, stage.trainable)
     opt_config = stage.optimizer or recipe.optimizer
     loss = stage.loss if stage.loss is not None else recipe.loss
@@ -445,7 +448,7 @@ def _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monito
         model.compile(optimizer=wrap_optimizer(optimizer, mixed),
                       loss=recipes_lib.make_loss(loss, recipe.label_smoothing),
                       loss_weights=stage.loss_weights or recipe.loss_weights,
-                      metrics=recipes_lib.make_metrics(metrics))
+                      metrics=recipes_lib.make_metrics(metrics), run_eagerly=run_eagerly)
         # Built here, the optimizer's slots exist before the first step: left
         # to Keras, the TensorFlow trainer builds them inside the first trace
         # and traces the step twice (CAMnet34's first step: 70 s -> 38 s).

@@ -14,12 +14,13 @@ the CAU's output has a batch norm before the residual addition; here the
 second unit is followed by one, as every residual branch of ResNet is.
 """
 
+from fer_tf.data.augment import default_augmentation
 from fer_tf.models.camnet.presets import CAMNET_RECIPE, IMAGE_SIZE, TABLE_6_1, TRAINING
 from fer_tf.models.registry import register_model
 from fer_tf.models.resnet import resnet
 
 try:
-    from fer_tf.data.pipeline import default_augmentation, register_augmentation
+    from fer_tf.data.pipeline import register_augmentation
 except ImportError:  # JAX-only install: no tf.data pipeline to register with
     register_augmentation = None
 

@@ -45,6 +45,20 @@ TABLE_6_4 = {"residual_masking": 68.18, "resnet34": 66.70, "camnet34": 70.65}
 TABLE_6_5 = {"se_resnet34": 71.1, "cbam_resnet50": 73.42, "se_resnext101": 70.85,
              "bam_resnet50": 73.42, "densenet121": 73.59, "camnet34": 70.65,
              "ensemble": 76.12}
+#: Table 6.5's training accuracy and epochs (SE-ResNeXt101 stopped at 43).
+TABLE_6_5_TRAINING = {"se_resnet34": 94.3, "cbam_resnet50": 89.75, "se_resnext101": 92.92,
+                      "bam_resnet50": 91.28, "densenet121": 91.9, "camnet34": 88.77}
+TABLE_6_5_EPOCHS = {"se_resnext101": 43}
+#: Table 6.5's members in the thesis' order: the six models of the ensemble.
+ENSEMBLE_MEMBERS = ("se_resnet34", "cbam_resnet50", "se_resnext101", "bam_resnet50",
+                    "densenet121", "camnet34")
+#: Table 6.6 (test accuracy): the zoo's models as the thesis quotes them, and
+#: the published results it compares with (no model of this package).
+TABLE_6_6 = {"vgg16": 70.2, "vgg19": 71.41, "bam_resnet50": 73.21, "cbam_resnet50": 73.37,
+             "resnet50": 72.11, "se_resnet34": 71.1, "se_resnet50": 71.48,
+             "densenet121": 73.58, "ensemble": 76.12}
+TABLE_6_6_PUBLISHED = {"Pramerdorfer et al. [44]": 75.2, "Khanzada et al. [45]": 75.8,
+                       "Pham et al. [43] (Residual Masking Network, 7 models)": 76.82}
 #: Sec. 6.2.2: the ensemble without / with test-time augmentation.
 ENSEMBLE_TTA = {"without_tta": 74.93, "with_tta": 76.12}
 

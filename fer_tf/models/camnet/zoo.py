@@ -25,6 +25,10 @@ _DROPOUT = TRAINING["dropout"]
 #: name -> trunk arguments (He et al. Table 1 depths; ResNeXt 32x4d).
 TRUNKS = {
     "resnet34": dict(block="basic", depths=(3, 4, 6, 3)),
+    # Residual Masking Network (Pham et al. 2020; Table 6.4): ResNet34 with a
+    # masking block after each stage, CAMnet without the split attention.
+    "residual_masking": dict(block="basic", depths=(3, 4, 6, 3), stage_modules="masking",
+                             masking_depths=(4, 3, 2, 1)),
     "se_resnet34": dict(block="basic", depths=(3, 4, 6, 3), block_attention="se"),
     "se_resnet50": dict(block="bottleneck", depths=(3, 4, 6, 3), block_attention="se"),
     "se_resnext101": dict(block="bottleneck", depths=(3, 4, 23, 3), groups=32, base_width=4,

@@ -32,7 +32,7 @@ def _seed(seed, name):
     if seed is None:
         return None
     # Imported here: the pipeline needs TensorFlow, a JAX-only install has none.
-    from fer_tf.data.pipeline import derive_seed
+    from fer_tf.data.augment import derive_seed
 
     return derive_seed(seed, name)
 

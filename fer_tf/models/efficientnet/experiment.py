@@ -33,7 +33,8 @@ from fer_tf.evaluation.report import RunFolder
 from fer_tf.layers.random_crop import PerImageRandomCrop
 from fer_tf.models.efficientnet.augmentation import efficientnet_augmentation
 from fer_tf.models.efficientnet.model import efficientnet_b0
-from fer_tf.models.efficientnet.presets import FER2013_SPLITS, TABLE_I, table_i_recipe
+from fer_tf.data.protocols import FER2013_SPLITS, train_select_report as load_splits  # noqa: F401
+from fer_tf.models.efficientnet.presets import TABLE_I, table_i_recipe
 from fer_tf.models.efficientnet.report import write_report
 from fer_tf.training import fit
 
@@ -70,44 +71,6 @@ SETTINGS = {
     "smoke": Settings(input_size=32, epochs=1, batch_size=16, mixed_precision=False,
                       synthetic={"num_subjects": 4, "images_per_class": 2, "size": 32}),
 }
-
-
-def load_splits(dataset, data_dir=None, seed=0, max_train_images=None, synthetic=None,
-                progress=True):
-    """(train, val, test) Records at their own size (FER2013: 48 x 48 x 1).
-
-    FER2013 by its Usage column (`FER2013_SPLITS`); the synthetic faces hold
-    out a quarter of the subjects for testing and a sixth of the rest for
-    selection. `max_train_images` keeps a class-stratified subset of train.
-    """
-    from fer_tf.data import protocols
-
-    if dataset == "fer2013":
-        if not data_dir:
-            raise ConfigError("--data-dir is required for FER2013 (fer2013.csv[.xz], or a "
-                              "folder holding it).")
-        from fer_tf.data.readers.fer2013 import read_fer2013
-
-        records = read_fer2013(data_dir, channels=1, show_progress=progress)
-        train, val, test = (records.split_subset(FER2013_SPLITS[k])
-                            for k in ("train", "select", "report"))
-    elif dataset == "synthetic":
-        from fer_tf.data.synthetic import make_synthetic
-
-        records = make_synthetic(classes="seven", seed=seed, **(synthetic or {}))
-        fold = protocols.subject_holdout(records, test_fraction=0.25, seed=seed)[0]
-        rest, test = records.subset(fold.train), records.subset(fold.test)
-        inner = protocols.subject_holdout(rest, test_fraction=1 / 6, seed=seed + 1)[0]
-        train, val = rest.subset(inner.train), rest.subset(inner.test)
-    else:
-        raise ConfigError(f"Unknown dataset {dataset!r}; expected 'fer2013' or 'synthetic'.")
-    if max_train_images and len(train) > max_train_images:
-        from sklearn.model_selection import train_test_split
-
-        keep, _ = train_test_split(np.arange(len(train)), train_size=int(max_train_images),
-                                   stratify=train.labels, random_state=seed)
-        train = train.subset(np.sort(keep))
-    return train, val, test
 
 
 def resize_rgb(images, size):

@@ -1,0 +1,65 @@
+"""TensorFlow-free pieces of the input pipeline: per-component seeds, the
+flip/rotate/shift/zoom stack and the pixel scalings.
+
+They are Keras layers and NumPy, so a model can carry them and train under
+the JAX backend on a machine without TensorFlow; `fer_tf.data.pipeline`
+(tf.data) uses the very same objects.
+"""
+
+import hashlib
+
+import keras
+
+from fer_tf.errors import ConfigError
+
+#: name -> (divisor, offset): pixels [0, 255] / divisor + offset. "unit" is
+#: [0, 1] (e.g. the CAMnet thesis' rescale 1/255), "symmetric" [-1, 1] (the
+#: landmark paper), "none" for models that rescale inside (keras.applications).
+NORMALIZATION_SCALES = {"unit": (255.0, 0.0), "symmetric": (127.5, -1.0),
+                        "none": (1.0, 0.0)}
+NORMALIZATIONS = tuple(NORMALIZATION_SCALES)
+
+
+def normalization_scale(mode):
+    """(divisor, offset) of a pixel normalisation, or a one-line ConfigError."""
+    if mode not in NORMALIZATION_SCALES:
+        raise ConfigError(f"Unknown normalization {mode!r}; expected one of {NORMALIZATIONS}.")
+    return NORMALIZATION_SCALES[mode]
+
+
+def normalization_layer(mode, name="normalization"):
+    """The normalisation as a Keras `Rescaling` layer (inside a model)."""
+    divisor, offset = normalization_scale(mode)
+    return keras.layers.Rescaling(1.0 / divisor, offset, name=name)
+
+
+def derive_seed(seed, name):
+    """A seed for one random component, derived from the run seed and its name.
+
+    Every random layer gets its own: with one shared seed, Keras' random
+    layers draw the same numbers, so e.g. flip and rotation were perfectly
+    coupled (every flipped image rotated the same way).
+    """
+    if seed is None:
+        return None
+    digest = hashlib.sha256(f"{int(seed)}:{name}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def default_augmentation(rotation_degrees=10.0, shift=0.1, zoom=0.1, flip=True, seed=None):
+    """Flip, rotation, translation and zoom as one Keras `Sequential` of core
+    layers, each with its own seed derived from `seed`."""
+    layers = []
+    if flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=derive_seed(seed, "flip")))
+    if rotation_degrees:
+        layers.append(keras.layers.RandomRotation(rotation_degrees / 360.0,
+                                                  fill_mode="nearest",
+                                                  seed=derive_seed(seed, "rotation")))
+    if shift:
+        layers.append(keras.layers.RandomTranslation(shift, shift, fill_mode="nearest",
+                                                     seed=derive_seed(seed, "translation")))
+    if zoom:
+        layers.append(keras.layers.RandomZoom(zoom, fill_mode="nearest",
+                                              seed=derive_seed(seed, "zoom")))
+    return keras.Sequential(layers, name="augmentation")

@@ -1,0 +1,335 @@
+"""The CAMnet thesis' experiments (Ch. 6): Tables 6.3-6.6, the members'
+confusion matrices (Fig. 6.3-6.8), learning curves (Fig. 6.2), the ensemble
+with test-time augmentation (Sec. 6.2.2) and Grad-CAM of CAMnet.
+
+Every table row is one training run of one model with one Table 6.3
+optimizer, trained by `presets.camnet_recipe` through `fit.train` as a
+sub-run; rows shared by several tables (CAMnet34 with RAdam is in 6.3, 6.4
+and 6.5) are trained once. Run folder of `run_experiment`:
+
+    config.json                 dataset, splits, settings, the runs
+    members/<model>-<optimizer>/ one run: checkpoints/best.keras,
+                                 history.csv, result.json (its test softmax
+                                 with and without TTA), plots/
+    metrics.json, results.md    Tables 6.3-6.6 beside the thesis' numbers
+    plots/                      learning curves, confusion matrices,
+                                 Grad-CAM of CAMnet34
+
+A finished run (its result.json) is not trained again: an interrupted
+experiment continues with `resume=True` (`--resume`).
+
+Data: FER2013's Training / PublicTest / PrivateTest (train, select the best
+epoch, report; the thesis says "test set" without naming one) or the
+embedded synthetic faces split by held-out subjects
+(`fer_tf.data.protocols.train_select_report`). Images travel as NumPy
+arrays at their own size (48 x 48, repeated to RGB), and each model carries
+the Sec. 6.1.1 Lanczos upscaling to its input size, the Table 6.1
+augmentation (training only) and its pixel scaling as its first layers -
+so the same code trains under the TensorFlow and the JAX backends, and the
+data stay 48 x 48 in memory. Test-time augmentation draws its N views from
+the same Table 6.1 augmentation on the 48 x 48 test images.
+"""
+
+import dataclasses
+import os
+import time
+
+import keras
+import numpy as np
+
+from fer_tf.data.augment import derive_seed, normalization_layer
+from fer_tf.data.protocols import FER2013_SPLITS, train_select_report
+from fer_tf.errors import ConfigError
+from fer_tf.evaluation import metrics as metrics_lib
+from fer_tf.evaluation.ensemble import Member, combine, ensemble_predict
+from fer_tf.evaluation.report import RunFolder, plot_confusion_matrix, plot_history
+from fer_tf.models import registry
+from fer_tf.models.camnet import presets, tables
+from fer_tf.models.camnet.model import table_6_1_augmentation
+from fer_tf.models.camnet.tables import run_key
+from fer_tf.training import fit
+
+#: Table 6.4's architectures (no pretrained weights).
+TABLE_6_4_MODELS = tuple(presets.TABLE_6_4)
+#: Table 6.6's architectures of the zoo.
+TABLE_6_6_MODELS = tuple(k for k in presets.TABLE_6_6 if k != "ensemble")
+#: Every model some table needs, in the order they are trained.
+ALL_MODELS = tuple(dict.fromkeys(("camnet34",) + TABLE_6_4_MODELS + presets.ENSEMBLE_MEMBERS
+                                 + TABLE_6_6_MODELS))
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """One budget of the experiment.
+
+    Args:
+        input_size: int. the models' square input (Sec. 6.1.1: 224).
+        epochs: int. per run (Sec. 6.2.1: 50).
+        batch_size: int. Sec. 6.2.1: 32.
+        n_views: int. TTA views per test image (the thesis gives no number;
+            Residual Masking Network's 10).
+        models: the models trained with RAdam (Tables 6.4-6.6).
+        optimizers: the Table 6.3 optimizers CAMnet34 is trained with.
+        max_train_images: int or None. a class-stratified subset of train.
+        synthetic: dict. size of the embedded data (num_subjects,
+            images_per_class, size).
+        run_eagerly: bool. no traced training step (the smoke run: tracing
+            CAMnet34's step costs more than its few eager steps).
+    """
+
+    input_size: int = presets.IMAGE_SIZE[0]
+    epochs: int = presets.TRAINING["epochs"]
+    batch_size: int = presets.TRAINING["batch_size"]
+    n_views: int = 10
+    models: tuple = ALL_MODELS
+    optimizers: tuple = tuple(presets.TABLE_6_3)
+    max_train_images: int = None
+    synthetic: dict = dataclasses.field(default_factory=dict)
+    run_eagerly: bool = False
+
+
+#: The thesis' budget, the synthetic CPU run (under 20 minutes on 2 cores)
+#: and CI's seconds-long smoke run.
+SETTINGS = {
+    "paper": Settings(),
+    "synthetic": Settings(input_size=32, epochs=8, batch_size=32, n_views=5,
+                          models=("camnet34", "resnet34", "se_resnet34", "densenet121"),
+                          optimizers=("radam", "adam"),
+                          synthetic={"num_subjects": 20, "images_per_class": 6, "size": 32}),
+    "smoke": Settings(input_size=32, epochs=1, batch_size=16, n_views=2,
+                      models=("camnet34", "se_resnet34"), optimizers=("radam",),
+                      synthetic={"num_subjects": 4, "images_per_class": 2, "size": 32},
+                      run_eagerly=True),
+}
+
+
+def planned_runs(settings):
+    """[(model, optimizer)]: CAMnet34 with each Table 6.3 optimizer, every
+    other model with RAdam (the thesis' recipe of Tables 6.4-6.6)."""
+    unknown = sorted(set(settings.models) - set(ALL_MODELS))
+    if unknown:
+        raise ConfigError(f"Unknown CAMnet-thesis model(s) {unknown}; expected some of "
+                          f"{', '.join(ALL_MODELS)}.")
+    bad = sorted(set(settings.optimizers) - set(presets.TABLE_6_3))
+    if bad:
+        raise ConfigError(f"Unknown Table 6.3 optimizer(s) {bad}; expected some of "
+                          f"{', '.join(presets.TABLE_6_3)}.")
+    runs = []
+    if "camnet34" in settings.models or settings.optimizers != ("radam",):
+        runs += [("camnet34", opt) for opt in settings.optimizers]
+    runs += [(m, "radam") for m in settings.models if (m, "radam") not in runs]
+    return runs
+
+
+def as_rgb(images):
+    """uint8 (N, H, W, 1 or 3) -> uint8 (N, H, W, 3)."""
+    images = np.asarray(images)
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
+def pipeline_model(name, native_shape, input_size, num_classes, weights="random",
+                   augment=True, seed=None):
+    """A zoo model behind its input steps: [0, 255] pixels at their own size
+    -> Lanczos resize to `input_size` (Sec. 6.1.1) -> Table 6.1 augmentation
+    (training only) -> the model's pixel scaling -> the registered model.
+
+    Args:
+        weights: for the keras.applications members, "imagenet" (the thesis'
+            WPW), "random" or a file; the trunk models have no Keras ImageNet
+            weights and train from scratch whatever this says.
+    """
+    spec = registry.get_spec(name)
+    kwargs = {"dropout": presets.TRAINING["dropout"]}
+    if spec.normalization == "none":  # keras.applications: weights by name
+        kwargs["weights"] = weights
+    network = registry.build_model(name, input_shape=(input_size, input_size, 3),
+                                   num_classes=num_classes, **kwargs)
+    inputs = keras.Input(tuple(native_shape), name="pixels")
+    x = inputs
+    if tuple(native_shape[:2]) != (input_size, input_size):
+        x = keras.layers.Resizing(input_size, input_size, interpolation="lanczos3",
+                                  name="lanczos_resize")(x)
+    if augment:
+        x = table_6_1_augmentation(seed=seed)(x)
+    x = normalization_layer(spec.normalization)(x)
+    return keras.Model(inputs, network(x), name=f"{name}_camnet_pipeline")
+
+
+def uses_imagenet(name, weights):
+    return registry.get_spec(name).normalization == "none" and weights != "random"
+
+
+def _train_accuracy(history):
+    """Training accuracy (augmented batches, as the thesis' logs) at the
+    epoch whose validation accuracy was selected."""
+    val = history.get("val_accuracy") or []
+    acc = history.get("accuracy") or []
+    if not acc:
+        return None
+    best = int(np.nanargmax(val)) if val else len(acc) - 1
+    return float(acc[best])
+
+
+def train_one(name, optimizer, sub, data, settings, weights, seed, verbose):
+    """Trains one table row into `sub`; returns its result.json dict."""
+    (x_train, y_train), (x_val, y_val), (x_test, y_test), class_names = data
+    recipe = presets.camnet_recipe(optimizer).replace(
+        epochs=int(settings.epochs), batch_size=int(settings.batch_size))
+    run_seed = derive_seed(seed, run_key(name, optimizer))
+    fit.set_seed(run_seed)
+
+    def build():
+        return pipeline_model(name, x_train.shape[1:], settings.input_size,
+                              len(class_names), weights, seed=run_seed)
+
+    start = time.time()
+    model, history = fit.train(build, (x_train, y_train), (x_val, y_val), sub, recipe,
+                               verbose=verbose, run_eagerly=settings.run_eagerly)
+    seconds = time.time() - start
+    if os.path.exists(sub.best_checkpoint):
+        # The finished run's checkpoint without its optimizer state (CAMnet34
+        # with RAdam: 476 MB -> 166 MB); the run is not trained again.
+        fit.atomic_save_model(keras.saving.load_model(sub.best_checkpoint, compile=False),
+                              sub.best_checkpoint)
+    member = Member(model, "none", name)
+    plain, _ = ensemble_predict([member], x_test, batch_size=settings.batch_size)
+    tta, _ = ensemble_predict([member], x_test, table_6_1_augmentation(seed=seed),
+                              settings.n_views, batch_size=settings.batch_size)
+    metrics = metrics_lib.classification_metrics(y_test, plain.argmax(-1), class_names)
+    plot_history(history, sub.file("plots", "learning_curves.png"),
+                 title=f"{name} ({optimizer}): learning curves")
+    plot_confusion_matrix(np.asarray(metrics["confusion_matrix"]), class_names,
+                          sub.file("plots", "confusion_matrix.png"),
+                          title=f"{name} ({optimizer}): test confusion matrix")
+    return {"model": name, "optimizer": optimizer,
+            "learning_rate": presets.TABLE_6_3[optimizer]["learning_rate"],
+            "pretrained": uses_imagenet(name, weights),
+            "params": int(model.count_params()),
+            "epochs_run": len(history.get("epoch", [])),
+            "train_accuracy": _train_accuracy(history),
+            "best_val_accuracy": float(np.nanmax(history["val_accuracy"]))
+            if history.get("val_accuracy") else None,
+            "test_accuracy": metrics["accuracy"],
+            "test_accuracy_tta": float((tta.argmax(-1) == y_test).mean()),
+            "macro_f1": metrics["macro_f1"],
+            "confusion_matrix": metrics["confusion_matrix"],
+            "train_seconds": round(seconds, 1),
+            "test_probabilities": np.round(plain, 6).tolist(),
+            "test_probabilities_tta": np.round(tta, 6).tolist()}
+
+
+def ensemble_results(results, labels, members=presets.ENSEMBLE_MEMBERS):
+    """Sec. 6.2.2 from the members' stored softmax: the mean over the members
+    that were trained, without and with TTA, and each one's accuracy."""
+    keys = [run_key(m, "radam") for m in members if run_key(m, "radam") in results]
+    if not keys:
+        return None
+    labels = np.asarray(labels)
+    out = {"members": [results[k]["model"] for k in keys],
+           "missing": [m for m in members if run_key(m, "radam") not in results]}
+    for field, name in (("test_probabilities", "accuracy"),
+                        ("test_probabilities_tta", "accuracy_tta")):
+        scores = combine(np.stack([np.asarray(results[k][field]) for k in keys]), "mean")
+        out[name] = float((scores.argmax(-1) == labels).mean())
+        if name == "accuracy":
+            out["confusion_matrix"] = metrics_lib.confusion_matrix(
+                labels, scores.argmax(-1), scores.shape[-1]).tolist()
+    return out
+
+
+def wilson_interval(accuracy, n, z=1.96):
+    """95% Wilson score interval of an accuracy measured on n test images
+    (the test set's sampling error; one training run per row, so the
+    run-to-run spread is not in it)."""
+    if not n:
+        return (None, None)
+    p = float(accuracy)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (float(centre - half), float(centre + half))
+
+
+def gradcam_layer(model, min_side=4):
+    """The layer of the trunk's `features` model that Grad-CAM explains: the
+    last one (stage 4's masking block) unless its map is smaller than
+    `min_side` pixels (small inputs: 1 x 1 at 32 x 32), then the last one
+    whose map is at least that wide (e.g. stage 2's masking block)."""
+    network = next(layer for layer in reversed(model.layers) if isinstance(layer, keras.Model))
+    layers = [layer for layer in network.get_layer("features").layers
+              if len(layer.output.shape) == 4]
+    wide = [layer for layer in layers if min(layer.output.shape[1:3]) >= min_side]
+    return wide[-1] if wide else layers[-1]
+
+
+def gradcam_figure(run, sub, images, class_names, count=3):
+    """Grad-CAM of trained CAMnet34 on a few test faces (`gradcam_layer`)."""
+    from fer_tf.evaluation.gradcam import gradcam, plot_gradcam
+
+    model = keras.saving.load_model(sub.best_checkpoint, compile=False)
+    result = gradcam(model, images[:count].astype(np.float32), layer=gradcam_layer(model))
+    paths = []
+    for k in range(min(count, len(images))):
+        label = class_names[int(result["class_index"][k])]
+        path = run.file("plots", f"gradcam_camnet34_{k}.png")
+        plot_gradcam(images[k], {"CAMnet34": result["heatmaps"][k]}, path,
+                     title=f"Grad-CAM of CAMnet34 ({result['layer']})", class_name=label)
+        paths.append(os.path.relpath(path, run.path))
+    return paths
+
+
+def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["synthetic"],
+                   weights="random", seed=0, overwrite=False, resume=False, verbose="auto",
+                   progress=True):
+    """Trains every planned run, evaluates them and the ensemble, and writes
+    Tables 6.3-6.6 (`fer_tf.models.camnet.tables`). Returns metrics.json."""
+    runs = planned_runs(settings)
+    train, val, test = train_select_report(dataset, data_dir, seed, settings.max_train_images,
+                                           settings.synthetic, progress)
+    run = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
+    class_names = list(train.class_names)
+    config = {
+        "paper": "camnet", "dataset": dataset,
+        "data_dir": None if data_dir is None else os.path.abspath(data_dir),
+        "weights": str(weights), "seed": seed, "backend": keras.backend.backend(),
+        "settings": dataclasses.asdict(settings), "class_names": class_names,
+        "runs": [run_key(m, o) for m, o in runs],
+        "split_sizes": {"train": len(train), "val": len(val), "test": len(test)},
+        "splits_used": (dict(FER2013_SPLITS) if dataset == "fer2013" else
+                        {"train": "synthetic subjects", "select": "held-out training subjects",
+                         "report": "held-out test subjects"}),
+        "recipe": presets.camnet_recipe("radam").replace(
+            epochs=settings.epochs, batch_size=settings.batch_size).to_dict(),
+    }
+    run.write_config(config)
+    data = ((as_rgb(train.images), train.labels), (as_rgb(val.images), val.labels),
+            (as_rgb(test.images), test.labels), class_names)
+    by_key = dict(zip(config["runs"], runs))
+
+    def one(key, sub):
+        name, optimizer = by_key[key]
+        print(f"\n== {key}: {name} with {optimizer} "
+              f"({config['runs'].index(key) + 1} of {len(runs)}) ==", flush=True)
+        return train_one(name, optimizer, sub, data, settings, weights, seed, verbose)
+
+    results = fit.run_subruns(run, "members", config["runs"], one)
+    metrics = {"dataset": dataset, "test_split": config["splits_used"]["report"],
+               "num_test": len(test), "n_views": settings.n_views, "runs": {}}
+    for key, result in results.items():
+        row = {k: v for k, v in result.items() if not k.startswith("test_probabilities")}
+        row["test_accuracy_ci95"] = wilson_interval(row["test_accuracy"], len(test))
+        metrics["runs"][key] = row
+    metrics["ensemble"] = ensemble_results(results, test.labels)
+    if metrics["ensemble"]:
+        for name in ("accuracy", "accuracy_tta"):
+            metrics["ensemble"][f"{name}_ci95"] = wilson_interval(
+                metrics["ensemble"][name], len(test))
+    subs = {key: RunFolder(run.file("members", key), create=True, resume=True, subrun=True)
+            for key in results}
+    tables.write_figures(run, metrics, class_names,
+                         {key: sub.read_history() for key, sub in subs.items()})
+    if run_key("camnet34", "radam") in subs:
+        metrics["gradcam"] = gradcam_figure(run, subs[run_key("camnet34", "radam")],
+                                            data[2][0], class_names)
+    run.write_metrics(metrics)
+    tables.write_report(run, metrics, config)
+    return metrics

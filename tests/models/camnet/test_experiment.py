@@ -1,0 +1,111 @@
+"""The CAMnet experiment's parts: the planned runs, the model's input steps,
+the ensemble rows from stored member outputs (a hand computation), the
+Wilson interval, the Grad-CAM layer choice and the tables."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+
+from fer_tf.errors import ConfigError
+from fer_tf.models.camnet import tables
+from fer_tf.models.camnet.experiment import (SETTINGS, Settings, ensemble_results,
+                                             gradcam_layer, pipeline_model, planned_runs,
+                                             wilson_interval)
+
+
+def test_planned_runs_share_camnet_with_radam():
+    runs = planned_runs(Settings(models=("camnet34", "resnet34", "densenet121"),
+                                 optimizers=("sgd", "radam")))
+    assert runs == [("camnet34", "sgd"), ("camnet34", "radam"), ("resnet34", "radam"),
+                    ("densenet121", "radam")]
+    full = planned_runs(SETTINGS["paper"])
+    assert len(full) == len(set(full)) == 4 + 12 - 1  # 12 models, CAMnet34 x 4 optimizers
+    assert ("residual_masking", "radam") in full and ("se_resnext101", "radam") in full
+    with pytest.raises(ConfigError, match="Unknown CAMnet-thesis model"):
+        planned_runs(Settings(models=("resnet18",)))
+    with pytest.raises(ConfigError, match="Table 6.3 optimizer"):
+        planned_runs(Settings(optimizers=("lamb",)))
+
+
+def test_pipeline_model_resizes_augments_only_in_training_and_scales():
+    model = pipeline_model("resnet34", (24, 24, 3), 32, 7, seed=0)
+    names = [layer.name for layer in model.layers]
+    assert names[:4] == ["pixels", "lanczos_resize", "augmentation", "normalization"]
+    assert model.get_layer("normalization").scale == pytest.approx(1 / 255)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 24, 24, 3)).astype("float32")
+    a, b = (keras.ops.convert_to_numpy(model(x, training=False)) for _ in range(2))
+    np.testing.assert_allclose(a, b, atol=1e-6)  # no augmentation at inference
+    assert a.shape == (2, 7)
+    # keras.applications members scale inside: no extra scaling in front
+    assert pipeline_model("vgg16", (32, 32, 3), 32, 7).get_layer("normalization").scale == 1.0
+
+
+def _result(model, plain, tta):
+    return {"model": model, "test_probabilities": plain, "test_probabilities_tta": tta}
+
+
+def test_ensemble_rows_are_the_mean_of_the_members_softmax():
+    labels = np.array([0, 1, 2])
+    a = [[0.6, 0.3, 0.1], [0.5, 0.4, 0.1], [0.2, 0.2, 0.6]]   # right, wrong, right
+    b = [[0.1, 0.8, 0.1], [0.1, 0.8, 0.1], [0.5, 0.1, 0.4]]   # wrong, right, wrong
+    # mean: [.35,.55,.1] wrong, [.3,.6,.1] right, [.35,.15,.5] right -> 2/3
+    # TTA outputs: a's, b's all-right -> mean right on all three
+    right = np.eye(3).tolist()
+    results = {"camnet34-radam": _result("camnet34", a, a),
+               "se_resnet34-radam": _result("se_resnet34", b, right),
+               "resnet34-radam": _result("resnet34", right, right)}  # not a member
+    out = ensemble_results(results, labels)
+    assert out["members"] == ["se_resnet34", "camnet34"]
+    assert "cbam_resnet50" in out["missing"] and "resnet34" not in out["missing"]
+    assert out["accuracy"] == pytest.approx(2 / 3)
+    assert out["accuracy_tta"] == pytest.approx(1.0)
+    assert np.trace(out["confusion_matrix"]) == 2
+    assert ensemble_results({"resnet34-radam": results["resnet34-radam"]}, labels) is None
+
+
+def test_wilson_interval():
+    low, high = wilson_interval(0.5, 100)
+    assert (low, high) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    low, high = wilson_interval(1.0, 10)
+    assert high == pytest.approx(1.0) and low == pytest.approx(0.7225, abs=1e-4)
+    assert wilson_interval(0.5, 0) == (None, None)
+
+
+def test_gradcam_layer_keeps_a_map_of_at_least_four_pixels():
+    from fer_tf.models.resnet import resnet
+
+    def wrap(size):
+        inputs = keras.Input((size, size, 3))
+        net = resnet((size, size, 3), 7, "basic", (1, 1, 1, 1), widths=(4, 4, 8, 8),
+                     stage_modules="masking", masking_depths=(1, 1, 1, 1))
+        return keras.Model(inputs, net(inputs))
+
+    assert gradcam_layer(wrap(32)).name.startswith("stage2")    # 8, 4, 2, 1 pixels
+    assert gradcam_layer(wrap(128)).name.startswith("stage4")   # 4 x 4 at stage 4
+
+
+def test_tables_print_every_thesis_row_and_mark_rows_not_run():
+    row = {"test_accuracy": 0.5, "test_accuracy_ci95": (0.4, 0.6), "train_accuracy": 0.75,
+           "test_accuracy_tta": 0.55, "epochs_run": 3, "pretrained": False}
+    metrics = {"runs": {"camnet34-radam": row}, "n_views": 5, "batch_size": 32,
+               "ensemble": {"accuracy": 0.5, "accuracy_ci95": (0.4, 0.6),
+                            "accuracy_tta": 0.55, "accuracy_tta_ci95": (0.45, 0.65)}}
+    t63 = tables.table_6_3(metrics)
+    assert "| radam | 32 | 0.0001 | 50.00 [40.0, 60.0] | 70.65 |" in t63
+    assert "| adadelta | 32 | 1 | not run | 61.71 |" in t63
+    t65 = tables.table_6_5(metrics)
+    assert "| camnet34 | 75.00 | 88.77 | 50.00 [40.0, 60.0] | 70.65 | 55.00 | 3 | 50 | NPW" in t65
+    assert "| se_resnext101 | not run | 92.92 |" in t65 and "| 43 |" in t65
+    assert "| ensemble with TTA (5 views) | 55.00 [45.0, 65.0] | 76.12 |" in \
+        tables.ensemble_table(metrics)
+    assert "| Pham et al. [43] (Residual Masking Network, 7 models) | (published) | 76.82 |" \
+        in tables.table_6_6(metrics)
+    assert "| residual_masking | not run | 68.18 |" in tables.table_6_4(metrics)
+
+
+def test_smoke_settings_are_a_reduced_synthetic_budget():
+    smoke = SETTINGS["smoke"]
+    assert smoke.run_eagerly and smoke.epochs == 1 and smoke.synthetic
+    assert dataclasses.replace(smoke, epochs=2).epochs == 2

@@ -1,0 +1,102 @@
+"""End-to-end: experiments/run_camnet.py --smoke (and its --resume), a bad
+--data-dir, the notebook in smoke mode, and the thesis zoo under JAX."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(args, env=None, timeout=900):
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, MPLBACKEND="Agg",
+                    FER_TF_OFFLINE="1", **(env or {}))
+    return subprocess.run([sys.executable] + args, capture_output=True, text=True, cwd=ROOT,
+                          env=full_env, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_smoke_writes_the_tables_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    proc = _run(["experiments/run_camnet.py", "--smoke", "--out", str(out)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "thesis 76.12%" in proc.stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["runs"] == ["camnet34-radam", "se_resnet34-radam"]
+    assert config["recipe"]["optimizer"]["name"] == "radam"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["runs"]) == set(config["runs"])
+    for row in metrics["runs"].values():
+        assert 0.0 <= row["test_accuracy"] <= 1.0 and row["epochs_run"] == 1
+        assert row["test_accuracy_ci95"][0] <= row["test_accuracy"] <= \
+            row["test_accuracy_ci95"][1]
+    assert metrics["ensemble"]["members"] == ["se_resnet34", "camnet34"]
+    report = (out / "results.md").read_text()
+    for text in ("Table 6.3", "Table 6.4", "Table 6.5", "Table 6.6", "74.93", "76.12",
+                 "70.65", "88.77", "not run", "32 x 32 input"):
+        assert text in report, text
+    for png in ["confusion_matrices.png", "validation_accuracy.png"] + \
+            [os.path.basename(p) for p in metrics["gradcam"]]:
+        assert (out / "plots" / png).stat().st_size > 1000, png
+    member = out / "members" / "camnet34-radam"
+    assert (member / "plots" / "learning_curves.png").exists()
+    result = json.loads((member / "result.json").read_text())
+    assert len(result["test_probabilities_tta"]) == metrics["num_test"]
+    # --resume: the finished runs are not trained again, the report is rewritten.
+    stamp = (member / "checkpoints" / "best.keras").stat().st_mtime
+    again = _run(["experiments/run_camnet.py", "--smoke", "--out", str(out), "--resume"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "== camnet34-radam" not in again.stdout
+    assert (member / "checkpoints" / "best.keras").stat().st_mtime == stamp
+    assert json.loads((out / "metrics.json").read_text())["runs"] == metrics["runs"]
+
+
+def test_missing_data_dir_is_one_clear_line(tmp_path):
+    proc = _run(["experiments/run_camnet.py", "--data-dir", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "o")])
+    assert proc.returncode == 2
+    assert "fer2013" in proc.stderr and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_notebook_executes_in_smoke_mode():
+    from tests.helpers.notebooks import execute_notebook
+
+    outputs, text = execute_notebook("camnet_ensemble.ipynb", timeout=900)
+    assert "thesis 76.12%" in text and "first adaptive step: 5" in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5
+
+
+# Every zoo model under KERAS_BACKEND=jax: the trunk models train one step and
+# round-trip a .keras file at 48 x 48 (the eighth-width copies of
+# tests/models/camnet/test_zoo.py), and every registered model builds at 48 and 224.
+_JAX_ZOO = """
+import tempfile
+import keras
+from fer_tf.models.registry import build_model
+from tests.models.camnet.test_zoo import TRUNKS, ZOO, _small, _train_and_round_trip
+assert keras.backend.backend() == "jax"
+for name in sorted(set(TRUNKS) | {"camnet34"}):
+    with tempfile.TemporaryDirectory() as folder:
+        _train_and_round_trip(_small(name), folder)
+    print("trained", name, flush=True)
+for name in ZOO:
+    for size in (48, 224):
+        assert build_model(name, input_shape=(size, size, 3)).output_shape == (None, 7)
+    print("built", name, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_zoo_trains_and_round_trips_under_jax():
+    proc = _run(["-c", _JAX_ZOO], env={"KERAS_BACKEND": "jax"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from tests.models.camnet.test_zoo import TRUNKS, ZOO
+
+    lines = proc.stdout.split("\n")
+    assert sum(line.startswith("trained") for line in lines) == len(TRUNKS) + 1
+    assert sum(line.startswith("built") for line in lines) == len(ZOO)
