@@ -25,7 +25,7 @@ def test_smoke_writes_the_tables_and_resumes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "thesis 76.12%" in proc.stdout
     config = json.loads((out / "config.json").read_text())
-    assert config["runs"] == ["camnet34-radam", "se_resnet34-radam"]
+    assert config["runs"] == ["camnet34-radam"]
     assert config["recipe"]["optimizer"]["name"] == "radam"
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["runs"]) == set(config["runs"])
@@ -33,7 +33,8 @@ def test_smoke_writes_the_tables_and_resumes(tmp_path):
         assert 0.0 <= row["test_accuracy"] <= 1.0 and row["epochs_run"] == 1
         assert row["test_accuracy_ci95"][0] <= row["test_accuracy"] <= \
             row["test_accuracy_ci95"][1]
-    assert metrics["ensemble"]["members"] == ["se_resnet34", "camnet34"]
+    assert metrics["ensemble"]["members"] == ["camnet34"]
+    assert "se_resnet34" in metrics["ensemble"]["missing"]
     report = (out / "results.md").read_text()
     for text in ("Table 6.3", "Table 6.4", "Table 6.5", "Table 6.6", "74.93", "76.12",
                  "70.65", "88.77", "not run", "32 x 32 input"):
@@ -68,7 +69,7 @@ def test_notebook_executes_in_smoke_mode():
 
     outputs, text = execute_notebook("camnet_ensemble.ipynb", timeout=900)
     assert "thesis 76.12%" in text and "first adaptive step: 5" in text
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 5
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
 
 
 # Every zoo model under KERAS_BACKEND=jax: the trunk models train one step and
@@ -91,7 +92,7 @@ for name in ZOO:
 """
 
 
-@pytest.mark.slow
+@pytest.mark.jax_zoo
 def test_zoo_trains_and_round_trips_under_jax():
     proc = _run(["-c", _JAX_ZOO], env={"KERAS_BACKEND": "jax"})
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from keras import ops
 
+from fer_tf.data.augment import normalization_scale
 from fer_tf.errors import ConfigError
 
 POLICIES = ("mean", "vote")
@@ -44,9 +45,8 @@ class Member:
     name: str = "member"
 
     def predict(self, pixels):
-        from fer_tf.data.pipeline import normalize_image
-
-        x = np.asarray(normalize_image(pixels, self.normalization))
+        divisor, offset = normalization_scale(self.normalization)
+        x = np.asarray(pixels, np.float32) / np.float32(divisor) + np.float32(offset)
         if hasattr(self.model, "predict_on_batch"):
             return np.asarray(self.model.predict_on_batch(x), np.float64)
         return np.asarray(ops.convert_to_numpy(self.model(x)), np.float64)
