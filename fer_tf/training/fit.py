@@ -299,6 +299,62 @@ def build_callbacks(run, monitor="val_accuracy", mode="max", patience=None,
     return callbacks
 
 
+def batch_norm_layers(model):
+    """The trainable BatchNormalization layers of `model`, nested ones too
+    (frozen ones run in inference mode and keep their statistics)."""
+    return [layer for layer in model._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+
+
+def recalibrate_batch_norm(model, batches):
+    """Precise BN (Wu & Johnson 2021): every trainable batch norm's moving
+    mean and variance become the plain average of the batch statistics over
+    `batches` (an iterable of model inputs), the weights unchanged.
+
+    Runs the model in training mode with momentum 1 - 1/k at the k-th batch,
+    so the k-th moving value is the mean of the first k batch values.
+    Returns the number of batches used.
+    """
+    layers = batch_norm_layers(model)
+    momenta = [layer.momentum for layer in layers]
+    count = 0
+    try:
+        for count, x in enumerate(batches, 1):
+            for layer in layers:
+                layer.momentum = 1.0 - 1.0 / count
+            model(x, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    return count
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """`recalibrate_batch_norm` before every validation (Keras calls
+    `on_test_begin` inside `fit` before it evaluates), so the epoch's
+    validation metrics, its best checkpoint and the final weights all use
+    the recalibrated statistics."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+
+    def on_test_begin(self, logs=None):
+        recalibrate_batch_norm(self.model, self.batches())
+
+
+def training_batches(train_data, batch_size, num_batches, seed=0):
+    """callable() -> the inputs of `num_batches` training batches: the first
+    ones of a tf.data dataset, or fixed random batches of an (x, y) array pair."""
+    if isinstance(train_data, tuple):
+        x = train_data[0]
+        order = np.random.default_rng(seed).permutation(len(x))
+        chunks = [order[i:i + batch_size] for i in range(0, len(x), batch_size)]
+        chunks = [np.sort(c) for c in chunks[:num_batches]]
+        return lambda: (x[c] for c in chunks)
+    return lambda: (batch[0] for batch in train_data.take(num_batches))
+
+
 def set_trainable(model, trainable):
     """Freezes every top-level layer whose name does not match `trainable`
     (names or name prefixes; "*" matches all). Returns the trainable names."""
@@ -457,6 +513,9 @@ def _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monito
     cbs = build_callbacks(folder, monitor=monitor, mode=mode, patience=patience,
                           extra=list(callbacks) + recipes_lib.schedule_callbacks(
                               opt_config, monitor, mode))
+    if recipe.precise_bn_batches and val_data is not None:
+        cbs.append(PreciseBatchNorm(training_batches(train_data, recipe.batch_size,
+                                                     recipe.precise_bn_batches)))
     kwargs = _fit_arguments(train_data, val_data, recipe.batch_size)
     with scope():
         model.fit(epochs=stage.epochs, steps_per_epoch=steps_per_epoch, callbacks=cbs,

@@ -169,6 +169,11 @@ class Recipe:
         landmark_part: str or None. an `fer_tf.data.ibug68` part whose points
             are the landmark targets ("all" for the 68).
         mixed_precision: bool. mixed_float16 compute.
+        precise_bn_batches: int. 0: off. Otherwise, before every validation,
+            each trainable batch norm's moving mean and variance are recomputed
+            as plain averages over this many training batches ("precise BN",
+            Wu & Johnson 2021, Sec. 3): at short budgets the default momentum
+            0.99 leaves them far from the data's after a few hundred steps.
         members: int. independently seeded members trained as sub-runs
             `members/<k>/` and combined by summed softmax (1 = a single model).
         model_kwargs: dict. keyword arguments of the registered model's
@@ -195,6 +200,7 @@ class Recipe:
     class_balanced: bool = False
     landmark_part: Optional[str] = None
     mixed_precision: bool = False
+    precise_bn_batches: int = 0
     members: int = 1
     model_kwargs: dict = dataclasses.field(default_factory=dict)
 

@@ -344,3 +344,42 @@ def test_recipe_overrides_reach_nested_fields_and_bad_ones_are_one_line_errors()
     for bad in ({"nothing__x": 1}, {"optimizer__nope": 1}, {"epochs__x": 1}, {"nope": 1}):
         with pytest.raises(ConfigError):
             recipe.replace(**bad)
+
+
+def _bn_model():
+    inputs = keras.Input((4,))
+    x = keras.layers.BatchNormalization(name="bn")(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax", name="head")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_recalibrate_batch_norm_averages_the_batch_statistics():
+    model = _bn_model()
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(5.0, 2.0, (16, 4)).astype("float32") for _ in range(3)]
+    head = [w.numpy().copy() for w in model.get_layer("head").weights]
+    assert fit.recalibrate_batch_norm(model, iter(batches)) == 3
+    bn = model.get_layer("bn")
+    np.testing.assert_allclose(bn.moving_mean.numpy(),
+                               np.mean([b.mean(0) for b in batches], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(),
+                               np.mean([b.var(0) for b in batches], axis=0), rtol=1e-4)
+    assert bn.momentum == 0.99
+    for before, after in zip(head, model.get_layer("head").weights):
+        np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_precise_bn_recipe_recalibrates_before_each_validation(tmp_path):
+    # Inputs with mean 5: after one epoch of 2 steps at momentum 0.99 the
+    # moving mean is still near 0; precise BN puts it at the data's mean.
+    rng = np.random.default_rng(1)
+    x = rng.normal(5.0, 1.0, (32, 4)).astype("float32")
+    y = rng.integers(0, 2, 32)
+    for batches, near in ((0, 0.0), (4, 5.0)):
+        fit.set_seed(0)
+        run = RunFolder(tmp_path / f"run{batches}", create=True)
+        recipe = Recipe(name="bn", epochs=1, batch_size=16, precise_bn_batches=batches,
+                        optimizer=OptimizerConfig("adam", 1e-3))
+        model, _ = fit.train(_bn_model, (x, y), (x, y), run, recipe, verbose=0)
+        mean = model.get_layer("bn").moving_mean.numpy()
+        assert np.abs(mean - near).max() < 0.6, (batches, mean)
