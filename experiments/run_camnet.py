@@ -60,7 +60,8 @@ def main(argv=None):
     if args.offline:
         os.environ["FER_TF_OFFLINE"] = "1"
     from fer_tf.errors import FerTfError
-    from fer_tf.models.camnet.experiment import ALL_MODELS, SETTINGS, run_experiment
+    from fer_tf.models.camnet.experiment import (ALL_MODELS, SETTINGS, planned_runs,
+                                                 run_experiment)
 
     dataset = args.dataset or ("fer2013" if args.data_dir and not args.smoke else "synthetic")
     budget = "smoke" if args.smoke else ("paper" if dataset == "fer2013" else "synthetic")
@@ -76,10 +77,10 @@ def main(argv=None):
     out = args.out or os.path.join("runs", f"camnet-{dataset}")
     print(f"CAMnet thesis on {dataset}: {settings.input_size} x {settings.input_size}, "
           f"{settings.epochs} epochs, batch {settings.batch_size}, {settings.n_views} TTA "
-          f"views; models {', '.join(settings.models)}; CAMnet34 with "
-          f"{', '.join(settings.optimizers)}; keras.applications weights {weights}",
-          flush=True)
+          f"views; keras.applications weights {weights}", flush=True)
     try:
+        print("runs: " + ", ".join(f"{m} with {o}" for m, o in planned_runs(settings)),
+              flush=True)
         metrics = run_experiment(out, dataset, args.data_dir, settings, weights=weights,
                                  seed=args.seed, overwrite=args.overwrite,
                                  resume=args.resume)

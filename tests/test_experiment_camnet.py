@@ -63,6 +63,16 @@ def test_missing_data_dir_is_one_clear_line(tmp_path):
     assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
 
 
+def test_missing_imagenet_file_is_one_line_before_anything_trains(tmp_path):
+    proc = _run(["experiments/run_camnet.py", "--dataset", "synthetic", "--models",
+                 "densenet121", "--weights", "imagenet", "--offline",
+                 "--out", str(tmp_path / "o")], env={"KERAS_HOME": str(tmp_path / "keras")})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "densenet121" in error[0].lower(), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 def test_notebook_executes_in_smoke_mode():
     from tests.helpers.notebooks import execute_notebook

@@ -159,6 +159,18 @@ def uses_imagenet(name, weights):
     return registry.get_spec(name).normalization == "none" and weights != "random"
 
 
+def check_weights(runs, weights):
+    """Finds (or fetches, when online) the ImageNet file of every
+    keras.applications member before anything trains, so that a missing file
+    is one line at the start and not an error hours into the experiment."""
+    from fer_tf.models.backbones import resolve_imagenet_weights
+    from fer_tf.models.camnet.zoo import APPLICATIONS
+
+    for name in dict.fromkeys(m for m, _ in runs):
+        if uses_imagenet(name, weights):
+            resolve_imagenet_weights(APPLICATIONS[name], weights)
+
+
 def _train_accuracy(history):
     """Training accuracy (augmented batches, as the thesis' logs) at the
     epoch whose validation accuracy was selected."""
@@ -285,6 +297,7 @@ def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["s
     runs = planned_runs(settings)
     train, val, test = train_select_report(dataset, data_dir, seed, settings.max_train_images,
                                            settings.synthetic, progress)
+    check_weights(runs, weights)
     run = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
     class_names = list(train.class_names)
     config = {
