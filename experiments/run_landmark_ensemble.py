@@ -45,6 +45,9 @@ def parse_args(argv=None):
     p.add_argument("--epochs-scale", type=float,
                    help="multiply the paper's epoch budgets (default 1; synthetic 0.05)")
     p.add_argument("--input-size", type=int, help="face crop side (default 160; synthetic 48)")
+    p.add_argument("--landmark-epochs", type=int,
+                   help="the landmark stage's own epoch budget, not scaled (FTL, EL; early "
+                        "stopping still ends it)")
     p.add_argument("--class-balanced", action="store_true",
                    help="class-balanced batches, as in the authors' notebook")
     p.add_argument("--cross-ckplus", help="Table III: CK+ folder to test on (contempt dropped)")
@@ -69,7 +72,8 @@ def main(argv=None):
              if v}
     try:
         budget = exp.default_budget(args.dataset, args.smoke, args.input_size,
-                                    args.epochs_scale, args.class_balanced)
+                                    args.epochs_scale, args.class_balanced,
+                                    args.landmark_epochs)
         metrics = exp.run_experiment(
             args.dataset, out, data_dir=args.data_dir,
             networks=tuple(n.strip() for n in args.networks.split(",") if n.strip()),

@@ -30,6 +30,14 @@ def test_member_recipes_scale_the_papers_budgets():
     assert exp.default_budget("synthetic").input_size == exp.SYNTHETIC["input_size"]
     assert exp.default_budget("ckplus", input_size=96, epochs_scale=0.1) == exp.Budget(
         96, 0.1, False, 5)
+    # The landmark stage's own budget is not scaled; the others still are.
+    own = exp.member_recipe("ftl", "ckplus", "all",
+                            exp.default_budget("synthetic", epochs_scale=0.2,
+                                               landmark_epochs=200))
+    assert [(s.name, s.epochs) for s in own.stages] == [("landmarks", 200), ("head", 6),
+                                                        ("finetune", 54)]
+    assert exp.member_recipe("baseline", "ckplus", None,
+                             exp.Budget(epochs_scale=0.2, landmark_epochs=200)).epochs == 80
 
 
 def test_stage_two_leaves_the_extractor_unchanged(tmp_path):
