@@ -241,7 +241,7 @@ def write_report(run, metrics, config):
              f"Protocol: {config['protocol']}, folds {metrics['folds']}; input "
              f"{budget['input_size']} x {budget['input_size']}, epochs scaled by "
              f"{budget['epochs_scale']} of Sec. III-D3"
-             + (f", the landmark stage's own {budget['landmark_epochs']} epochs (not scaled)"
+             + (f", the landmark stage's own {budget['landmark_epochs']} epochs, not scaled,"
                 if budget.get("landmark_epochs") else "")
              + " (per stage: "
              + "; ".join(f"{n}: " + ", ".join(f"{s} {e}" for s, e in st)
