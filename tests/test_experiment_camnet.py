@@ -79,7 +79,7 @@ def test_notebook_executes_in_smoke_mode():
 
     outputs, text = execute_notebook("camnet_ensemble.ipynb", timeout=900)
     assert "thesis 76.12%" in text and "first adaptive step: 5" in text
-    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 4
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
 
 
 # Every zoo model under KERAS_BACKEND=jax: the trunk models train one step and

@@ -98,7 +98,7 @@ SETTINGS = {
                           synthetic={"num_subjects": 20, "images_per_class": 6, "size": 32}),
     "smoke": Settings(input_size=32, epochs=1, batch_size=16, n_views=2,
                       models=("camnet34",), optimizers=("radam",),
-                      synthetic={"num_subjects": 4, "images_per_class": 2, "size": 32},
+                      synthetic={"num_subjects": 4, "images_per_class": 1, "size": 32},
                       run_eagerly=True),
 }
 
