@@ -18,11 +18,12 @@ fer_tf.models.camnet.
 """
 
 import argparse
-import dataclasses
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from fer_tf.experiment_args import add_fer2013_arguments, resolve_fer2013_run  # noqa: E402
 
 
 def _names(text):
@@ -31,50 +32,27 @@ def _names(text):
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", help="FER2013: fer2013.csv[.xz|.gz] or a folder holding it")
-    p.add_argument("--dataset", choices=("fer2013", "synthetic"),
-                   help="default: fer2013 with --data-dir, else synthetic")
-    p.add_argument("--out", help="run folder (default runs/camnet-<dataset>)")
+    add_fer2013_arguments(p, "camnet", {"input_size": 224, "epochs": 50, "batch_size": 32},
+                          "keras.applications members: imagenet (the thesis; default on "
+                          "FER2013), random (default on synthetic data) or a weights file")
     p.add_argument("--models", help="comma-separated zoo models trained with RAdam "
                                     "(default: the budget's; 'all': every table's)")
     p.add_argument("--optimizers", help="Table 6.3 optimizers for CAMnet34: adadelta,sgd,"
                                         "adam,radam (default: the budget's)")
-    p.add_argument("--weights", help="keras.applications members: imagenet (the thesis; "
-                                     "default on FER2013), random (default on synthetic "
-                                     "data) or a weights file")
-    p.add_argument("--input-size", type=int, help="square input side (thesis 224)")
-    p.add_argument("--epochs", type=int, help="epochs per run (thesis 50)")
-    p.add_argument("--batch-size", type=int, help="batch size (thesis 32)")
     p.add_argument("--views", type=int, help="test-time augmentation views (default 10)")
-    p.add_argument("--max-train-images", type=int, help="stratified subset of Training")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--smoke", action="store_true", help="tiny synthetic run, seconds (CI)")
-    p.add_argument("--overwrite", action="store_true", help="replace --out (a fer_tf run)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted --out")
-    p.add_argument("--offline", action="store_true", help="never download weights")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.offline:
-        os.environ["FER_TF_OFFLINE"] = "1"
     from fer_tf.errors import FerTfError
     from fer_tf.models.camnet.experiment import (ALL_MODELS, SETTINGS, planned_runs,
                                                  run_experiment)
 
-    dataset = args.dataset or ("fer2013" if args.data_dir and not args.smoke else "synthetic")
-    budget = "smoke" if args.smoke else ("paper" if dataset == "fer2013" else "synthetic")
-    models = ALL_MODELS if args.models == "all" else _names(args.models)
-    changes = {k: v for k, v in {"input_size": args.input_size, "epochs": args.epochs,
-                                 "batch_size": args.batch_size, "n_views": args.views,
-                                 "max_train_images": args.max_train_images,
-                                 "models": models,
-                                 "optimizers": _names(args.optimizers)}.items()
-               if v is not None}
-    settings = dataclasses.replace(SETTINGS[budget], **changes)
-    weights = args.weights or ("imagenet" if dataset == "fer2013" else "random")
-    out = args.out or os.path.join("runs", f"camnet-{dataset}")
+    dataset, settings, weights, out = resolve_fer2013_run(
+        args, SETTINGS, "camnet", n_views=args.views, optimizers=_names(args.optimizers),
+        models=ALL_MODELS if args.models == "all" else _names(args.models))
     print(f"CAMnet thesis on {dataset}: {settings.input_size} x {settings.input_size}, "
           f"{settings.epochs} epochs, batch {settings.batch_size}, {settings.n_views} TTA "
           f"views; keras.applications weights {weights}", flush=True)

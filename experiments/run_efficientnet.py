@@ -18,54 +18,35 @@ Wiring only: everything lives in fer_tf.models.efficientnet.
 """
 
 import argparse
-import dataclasses
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from fer_tf.experiment_args import add_fer2013_arguments, resolve_fer2013_run  # noqa: E402
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data-dir", help="FER2013: fer2013.csv[.xz|.gz] or a folder holding it")
-    p.add_argument("--dataset", choices=("fer2013", "synthetic"),
-                   help="default: fer2013 with --data-dir, else synthetic")
-    p.add_argument("--out", help="run folder (default runs/efficientnet-<dataset>)")
-    p.add_argument("--weights", help="imagenet (the paper; default on FER2013), random "
-                                     "(default on synthetic data) or a weights file")
-    p.add_argument("--input-size", type=int, help="square input side (paper 224)")
-    p.add_argument("--max-train-images", type=int, help="stratified subset of Training")
-    p.add_argument("--epochs", type=int, help="epoch budget (paper 60)")
-    p.add_argument("--batch-size", type=int, help="batch size (paper 128)")
+    add_fer2013_arguments(p, "efficientnet", {"input_size": 224, "epochs": 60,
+                                              "batch_size": 128},
+                          "imagenet (the paper; default on FER2013), random (default on "
+                          "synthetic data) or a weights file")
     p.add_argument("--no-mixed-precision", action="store_true",
                    help="float32 compute (mixed_float16 is the paper's; slow on CPUs)")
     p.add_argument("--data-path", default="auto", choices=("auto", "tfdata", "numpy"),
                    help="tf.data pipeline or NumPy arrays (auto: numpy without TensorFlow)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--smoke", action="store_true", help="tiny synthetic run, seconds (CI)")
-    p.add_argument("--overwrite", action="store_true", help="replace --out (a fer_tf run)")
-    p.add_argument("--offline", action="store_true", help="never download weights")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.offline:
-        os.environ["FER_TF_OFFLINE"] = "1"
     from fer_tf.errors import FerTfError
     from fer_tf.models.efficientnet.experiment import SETTINGS, run_experiment
 
-    dataset = args.dataset or ("fer2013" if args.data_dir and not args.smoke else "synthetic")
-    budget = "smoke" if args.smoke else ("paper" if dataset == "fer2013" else "synthetic")
-    changes = {k: v for k, v in {"input_size": args.input_size, "epochs": args.epochs,
-                                 "batch_size": args.batch_size,
-                                 "max_train_images": args.max_train_images}.items()
-               if v is not None}
-    if args.no_mixed_precision:
-        changes["mixed_precision"] = False
-    settings = dataclasses.replace(SETTINGS[budget], **changes)
-    weights = args.weights or ("imagenet" if dataset == "fer2013" else "random")
-    out = args.out or os.path.join("runs", f"efficientnet-{dataset}")
+    dataset, settings, weights, out = resolve_fer2013_run(
+        args, SETTINGS, "efficientnet",
+        mixed_precision=False if args.no_mixed_precision else None)
     print(f"EfficientNet-B0 on {dataset}: {settings.input_size} x {settings.input_size}, "
           f"{settings.epochs} epochs, batch {settings.batch_size}, weights {weights}, "
           f"mixed precision {'on' if settings.mixed_precision else 'off'}"

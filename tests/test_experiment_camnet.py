@@ -1,27 +1,19 @@
-"""End-to-end: experiments/run_camnet.py --smoke (and its --resume), a bad
---data-dir, the notebook in smoke mode, and the thesis zoo under JAX."""
+"""End-to-end: experiments/run_camnet.py --smoke (and its --resume), a missing
+ImageNet file, the notebook in smoke mode, and the thesis zoo under JAX (a bad
+--data-dir: tests/test_fer2013_scripts.py)."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _run(args, env=None, timeout=900):
-    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, MPLBACKEND="Agg",
-                    FER_TF_OFFLINE="1", **(env or {}))
-    return subprocess.run([sys.executable] + args, capture_output=True, text=True, cwd=ROOT,
-                          env=full_env, timeout=timeout)
+from tests.helpers.scripts import run_script
 
 
 @pytest.mark.slow
 def test_smoke_writes_the_tables_and_resumes(tmp_path):
     out = tmp_path / "run"
-    proc = _run(["experiments/run_camnet.py", "--smoke", "--out", str(out)])
+    proc = run_script(["experiments/run_camnet.py", "--smoke", "--out", str(out)])
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "thesis 76.12%" in proc.stdout
     config = json.loads((out / "config.json").read_text())
@@ -48,23 +40,15 @@ def test_smoke_writes_the_tables_and_resumes(tmp_path):
     assert len(result["test_probabilities_tta"]) == metrics["num_test"]
     # --resume: the finished runs are not trained again, the report is rewritten.
     stamp = (member / "checkpoints" / "best.keras").stat().st_mtime
-    again = _run(["experiments/run_camnet.py", "--smoke", "--out", str(out), "--resume"])
+    again = run_script(["experiments/run_camnet.py", "--smoke", "--out", str(out), "--resume"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert "== camnet34-radam" not in again.stdout
     assert (member / "checkpoints" / "best.keras").stat().st_mtime == stamp
     assert json.loads((out / "metrics.json").read_text())["runs"] == metrics["runs"]
 
 
-def test_missing_data_dir_is_one_clear_line(tmp_path):
-    proc = _run(["experiments/run_camnet.py", "--data-dir", str(tmp_path / "none"),
-                 "--out", str(tmp_path / "o")])
-    assert proc.returncode == 2
-    assert "fer2013" in proc.stderr and "does not exist" in proc.stderr
-    assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
-
-
 def test_missing_imagenet_file_is_one_line_before_anything_trains(tmp_path):
-    proc = _run(["experiments/run_camnet.py", "--dataset", "synthetic", "--models",
+    proc = run_script(["experiments/run_camnet.py", "--dataset", "synthetic", "--models",
                  "densenet121", "--weights", "imagenet", "--offline",
                  "--out", str(tmp_path / "o")], env={"KERAS_HOME": str(tmp_path / "keras")})
     assert proc.returncode == 2, proc.stderr[-2000:]
@@ -104,7 +88,7 @@ for name in ZOO:
 
 @pytest.mark.jax_zoo
 def test_zoo_trains_and_round_trips_under_jax():
-    proc = _run(["-c", _JAX_ZOO], env={"KERAS_BACKEND": "jax"})
+    proc = run_script(["-c", _JAX_ZOO], env={"KERAS_BACKEND": "jax"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     from tests.models.camnet.test_zoo import TRUNKS, ZOO
 

@@ -1,15 +1,12 @@
 """End-to-end: experiments/run_efficientnet.py --smoke on the NumPy path, that path's
-model under JAX with TensorFlow absent, a bad --data-dir, and the notebook in smoke
-mode (the tf.data path)."""
+model under JAX with TensorFlow absent, and the notebook in smoke mode (the tf.data
+path); a bad --data-dir: tests/test_fer2013_scripts.py."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers.scripts import run_script
 
 # A JAX-only machine: `import tensorflow` fails, nothing else changes.
 _WITHOUT_TENSORFLOW = """
@@ -35,13 +32,6 @@ print(keras.backend.backend(), y.shape, model.output_shape, "tensorflow" in sys.
 """
 
 
-def _run(args, env=None):
-    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=ROOT, MPLBACKEND="Agg",
-                    FER_TF_OFFLINE="1", **(env or {}))
-    return subprocess.run([sys.executable] + args, capture_output=True, text=True, cwd=ROOT,
-                          env=full_env, timeout=900)
-
-
 @pytest.mark.slow
 def test_smoke_numpy_data_path_writes_the_report(tmp_path):
     # The path a JAX machine takes: arrays in, crop and augmentation inside the model.
@@ -51,7 +41,7 @@ def test_smoke_numpy_data_path_writes_the_report(tmp_path):
 
     main(["data", "synth", "--layout", "fer2013", "--out", str(layout)])
     out = tmp_path / "run"
-    proc = _run(["experiments/run_efficientnet.py", "--smoke", "--dataset", "fer2013",
+    proc = run_script(["experiments/run_efficientnet.py", "--smoke", "--dataset", "fer2013",
                  "--data-dir", str(layout), "--weights", "random", "--data-path", "numpy",
                  "--out", str(out)])
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -78,19 +68,11 @@ def test_smoke_numpy_data_path_writes_the_report(tmp_path):
 
 @pytest.mark.slow
 def test_numpy_path_runs_under_jax_without_tensorflow():
-    proc = _run(["-c", _WITHOUT_TENSORFLOW], env={"KERAS_BACKEND": "jax"})
+    proc = run_script(["-c", _WITHOUT_TENSORFLOW], env={"KERAS_BACKEND": "jax"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     # backend, augmented batch, model output, whether tensorflow got imported
     assert proc.stdout.strip().splitlines()[-1] == "jax (2, 32, 32, 3) (None, 7) False", \
         proc.stdout
-
-
-def test_missing_data_dir_is_one_clear_line(tmp_path):
-    proc = _run(["experiments/run_efficientnet.py", "--data-dir", str(tmp_path / "none"),
-                 "--out", str(tmp_path / "o")])
-    assert proc.returncode == 2
-    assert "fer2013" in proc.stderr and "does not exist" in proc.stderr
-    assert "Traceback" not in proc.stderr and not (tmp_path / "o").exists()
 
 
 @pytest.mark.slow
