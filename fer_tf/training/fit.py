@@ -17,7 +17,10 @@ run folder. Mixed precision: `mixed_float16` compute with each model's last
 layer in float32 and dynamic loss scaling. Crash safety: the best checkpoint
 is written to a temporary file and renamed, with its monitored value beside
 it in `best.json` (the value resume trusts); `BackupAndRestore` resumes an
-interrupted stage at its next epoch.
+interrupted stage after its last backup. Both are written every
+`CHECKPOINT_INTERVAL_S` seconds of training and at its end (a checkpoint
+write costs about as much as an epoch of a small model), so a crash redoes
+at most that much.
 """
 
 import contextlib
@@ -28,6 +31,7 @@ import random
 import shutil
 import sys
 import tempfile
+import time
 
 import keras
 import numpy as np
@@ -39,6 +43,9 @@ from fer_tf.training import recipes as recipes_lib
 MIXED_POLICY = "mixed_float16"
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 BEST_JSON = "best.json"
+#: Seconds of training between two writes of the best checkpoint and the
+#: backup (`PersistClock`); a crash redoes at most this much.
+CHECKPOINT_INTERVAL_S = 30.0
 STAGE_DONE = "stage.json"
 
 
@@ -209,6 +216,33 @@ def _better(value, best, mode):
     return value > best if mode == "max" else value < best
 
 
+class PersistClock:
+    """Decides, once per epoch, whether this epoch's state goes to disk.
+
+    Writing a checkpoint costs about 0.1 s whatever the model's size (h5
+    bookkeeping), as much as a whole epoch of a small network on a small
+    dataset, so the best checkpoint and the backup are written together at
+    most every `interval` seconds of training, and always at the end. A
+    crash then redoes at most `interval` seconds of epochs; 0 writes every
+    epoch. Both callbacks ask the same clock, so the backup is never ahead
+    of the best checkpoint it would resume beside.
+    """
+
+    def __init__(self, interval=0.0):
+        self.interval = float(interval)
+        self._last = time.monotonic()
+        self._epoch, self._due = None, False
+
+    def due(self, epoch):
+        if epoch != self._epoch:
+            now = time.monotonic()
+            self._epoch = epoch
+            self._due = now - self._last >= self.interval
+            if self._due:
+                self._last = now
+        return self._due
+
+
 class AtomicBestCheckpoint(keras.callbacks.Callback):
     """Keeps the best model so far by `monitor` (in `mode`), crash-safely.
 
@@ -217,13 +251,18 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
     Resume trusts `best.json` only when the hash matches the file, so a kill
     between the two renames can neither destroy the previous best nor leave a
     stale value that would let a worse model overwrite a better one.
+
+    With a `PersistClock`, a new best between two due epochs is held in
+    memory and written at the next due epoch or when training ends.
     """
 
-    def __init__(self, path, monitor, mode, history_rows=()):
+    def __init__(self, path, monitor, mode, history_rows=(), clock=None):
         super().__init__()
         self.path, self.monitor, self.mode = path, monitor, mode
         self.json_path = os.path.join(os.path.dirname(path), BEST_JSON)
         self.best = read_best(path, monitor, mode, history_rows)
+        self.clock = clock or PersistClock(0.0)
+        self._pending = None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -232,13 +271,51 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
                               f"model's metrics {sorted(logs or {})}; set the recipe's "
                               "monitor to one of them.")
         value = float(value)
-        if math.isnan(value) or not _better(value, self.best, self.mode):
+        due = self.clock.due(epoch)
+        if not math.isnan(value) and _better(value, self.best, self.mode):
+            self.best = value
+            if due:
+                self._pending = None
+                self._write(value, epoch)
+            else:
+                self._pending = (value, epoch, self.model.get_weights())
+        elif due:
+            self.flush()
+
+    def on_train_end(self, logs=None):
+        self.flush()
+
+    def flush(self):
+        """Writes a best held in memory (the model's weights are put back)."""
+        if self._pending is None:
             return
+        value, epoch, weights = self._pending
+        current = self.model.get_weights()
+        self.model.set_weights(weights)
+        try:
+            self._write(value, epoch)
+        finally:
+            self.model.set_weights(current)
+        self._pending = None
+
+    def _write(self, value, epoch):
         atomic_save_model(self.model, self.path)
         atomic_write_json(self.json_path, {"monitor": self.monitor, "mode": self.mode,
                                            "value": value, "epoch": epoch + 1,
                                            "sha256": file_sha256(self.path)})
-        self.best = value
+
+
+class ThrottledBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` that writes only on the `PersistClock`'s due epochs
+    (the last finished epoch is what a resumed stage starts after)."""
+
+    def __init__(self, backup_dir, clock=None, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.clock = clock or PersistClock(0.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.clock.due(epoch):
+            super().on_epoch_end(epoch, logs)
 
 
 def read_best(path, monitor, mode, history_rows=()):
@@ -271,6 +348,17 @@ class _LiveHistory(keras.callbacks.Callback):
     def __init__(self, run, offset=0):
         super().__init__()
         self.run, self.offset = run, offset
+        self._started = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # A resumed stage restarts after its last backup: rows recorded
+        # after it (epochs the crash interrupted) are dropped, then redone.
+        if not self._started:
+            self._started = True
+            rows = self.run.read_history_rows()
+            kept = [r for r in rows if r["epoch"] <= epoch + self.offset]
+            if len(kept) < len(rows):
+                self.run.write_history_rows(kept)
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1 + self.offset}
@@ -279,19 +367,22 @@ class _LiveHistory(keras.callbacks.Callback):
 
 
 def build_callbacks(run, monitor="val_accuracy", mode="max", patience=None,
-                    backup=True, extra=()):
+                    backup=True, extra=(), checkpoint_interval=0.0):
     """NaN guard, history, atomic best checkpoint, BackupAndRestore, early stopping.
 
     History and the best checkpoint come before the backup in the list, so an
     epoch is recorded before the backup says it is done; a crash in between
-    makes the resumed run redo that epoch and overwrite its history row.
+    makes the resumed run redo that epoch and overwrite its history row. The
+    best checkpoint and the backup are written on the same `PersistClock`
+    (every `checkpoint_interval` seconds; 0: every epoch).
     """
+    clock = PersistClock(checkpoint_interval)
     callbacks = [keras.callbacks.TerminateOnNaN(), _LiveHistory(run),
                  AtomicBestCheckpoint(run.best_checkpoint, monitor, mode,
-                                      run.read_history_rows())]
+                                      run.read_history_rows(), clock=clock)]
     if backup:
-        callbacks.append(keras.callbacks.BackupAndRestore(run.backup_dir,
-                                                          delete_checkpoint=True))
+        callbacks.append(ThrottledBackupAndRestore(run.backup_dir, clock=clock,
+                                                   delete_checkpoint=True))
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=patience, restore_best_weights=False))
@@ -413,7 +504,7 @@ def _monitor_for(stage_monitor, has_val):
 
 def train(build_model, train_data, val_data, run, recipe, strategy=None,
           mixed_precision=None, callbacks=(), verbose="auto", steps_per_epoch=None,
-          run_eagerly=False):
+          run_eagerly=False, checkpoint_interval=None):
     """Builds, compiles and fits a model by `recipe` into `run` (a RunFolder).
 
     Args:
@@ -435,6 +526,10 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
         steps_per_epoch: for repeated (e.g. class-balanced) datasets.
         run_eagerly: bool. no traced step (smoke runs of deep models, whose
             trace costs more than their few eager steps).
+        checkpoint_interval: seconds between writes of the best checkpoint
+            and the backup (None: `CHECKPOINT_INTERVAL_S`; 0: every epoch,
+            as multi-worker training always does, so that every worker
+            saves at the same epochs).
 
     Returns:
         (model with the final stage's best weights when `recipe.restore_best`,
@@ -447,8 +542,10 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
     scope = strategy.scope if strategy is not None else contextlib.nullcontext
     with precision_policy(mixed), scope():
         model = build_model()
+    interval = CHECKPOINT_INTERVAL_S if checkpoint_interval is None else checkpoint_interval
     if strategy is not None and is_multi_worker(strategy):
         _multi_worker_keras(model)
+        interval = 0.0
     steps = _steps_per_epoch(train_data, recipe.batch_size, steps_per_epoch)
     verbose = progress_verbosity(verbose)
     offset, rows = 0, []
@@ -461,7 +558,8 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
             _load_stage_weights(model, folder, recipe.restore_best)
         else:
             _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monitor,
-                       mode, mixed, scope, callbacks, verbose, steps_per_epoch, run_eagerly)
+                       mode, mixed, scope, callbacks, verbose, steps_per_epoch, run_eagerly,
+                       interval)
             if recipe.restore_best and os.path.exists(folder.best_checkpoint):
                 _restore(model, folder.best_checkpoint)
             if len(stages) > 1:
@@ -492,7 +590,8 @@ def scratch_run():
 
 
 def _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monitor, mode,
-               mixed, scope, callbacks, verbose, steps_per_epoch, run_eagerly=False):
+               mixed, scope, callbacks, verbose, steps_per_epoch, run_eagerly=False,
+               checkpoint_interval=0.0):
     set_trainable(model, stage.trainable)
     opt_config = stage.optimizer or recipe.optimizer
     loss = stage.loss if stage.loss is not None else recipe.loss
@@ -512,7 +611,8 @@ def _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monito
     patience = stage.patience if stage.patience is not None else recipe.patience
     cbs = build_callbacks(folder, monitor=monitor, mode=mode, patience=patience,
                           extra=list(callbacks) + recipes_lib.schedule_callbacks(
-                              opt_config, monitor, mode))
+                              opt_config, monitor, mode),
+                          checkpoint_interval=checkpoint_interval)
     if recipe.precise_bn_batches and val_data is not None:
         cbs.append(PreciseBatchNorm(training_batches(train_data, recipe.batch_size,
                                                      recipe.precise_bn_batches)))

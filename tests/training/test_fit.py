@@ -55,8 +55,12 @@ class _Crash(Exception):
 
 
 class _CrashAfterEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch=0):
+        super().__init__()
+        self.epoch = epoch
+
     def on_epoch_end(self, epoch, logs=None):
-        if epoch == 0:
+        if epoch == self.epoch:
             raise _Crash()
 
 
@@ -76,7 +80,7 @@ def test_killed_run_resumes_at_epoch_two(tmp_path):
     train_ds, val_ds = _data()
     with pytest.raises(_Crash):
         fit.train(_tiny_model, train_ds, val_ds, run, _recipe(3),
-                  callbacks=[_CrashAfterEpoch()], verbose=0)
+                  callbacks=[_CrashAfterEpoch()], verbose=0, checkpoint_interval=0)
     assert run.read_history()["epoch"] == [1]
     assert os.path.isdir(run.backup_dir)
     first_best = os.path.getmtime(run.best_checkpoint)
@@ -88,6 +92,69 @@ def test_killed_run_resumes_at_epoch_two(tmp_path):
     assert recorder.begun == [1, 2], "the restarted run starts at epoch 2"
     assert history["epoch"] == [1, 2, 3]
     assert os.path.getmtime(run.best_checkpoint) >= first_best
+
+
+def test_checkpoints_between_due_epochs_are_held_and_written_at_the_end(tmp_path):
+    """With a long PersistClock interval nothing but the history is written
+    during training; the best epoch's model is written when training ends."""
+    fit.set_seed(0)
+    run = RunFolder(tmp_path / "run", create=True)
+    train_ds, val_ds = _data()
+    recipe = _recipe(4, monitor="val_loss", mode="min")
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((os.path.exists(run.best_checkpoint), os.path.isdir(run.backup_dir),
+                         [w.copy() for w in self.model.get_weights()]))
+
+    model, history = fit.train(_tiny_model, train_ds, val_ds, run, recipe, verbose=0,
+                               callbacks=[Spy()], checkpoint_interval=1e9)
+    assert [s[:2] for s in seen] == [(False, False)] * 4
+    with open(run.file("checkpoints", "best.json")) as f:
+        best = json.load(f)
+    epoch = int(np.argmin(history["val_loss"])) + 1
+    assert best["epoch"] == epoch and best["value"] == pytest.approx(min(history["val_loss"]))
+    saved = keras.saving.load_model(run.best_checkpoint).get_weights()
+    for a, b in zip(saved, seen[epoch - 1][2]):
+        np.testing.assert_array_equal(a, b)
+    assert best["sha256"] == fit.file_sha256(run.best_checkpoint)
+
+
+def test_a_crash_between_due_epochs_redoes_them_without_stale_history(tmp_path):
+    fit.set_seed(0)
+    run = RunFolder(tmp_path / "run", create=True)
+    run.write_config({"model": "tiny"})
+    train_ds, val_ds = _data()
+    with pytest.raises(_Crash):
+        fit.train(_tiny_model, train_ds, val_ds, run, _recipe(4),
+                  callbacks=[_CrashAfterEpoch(2)], verbose=0, checkpoint_interval=1e9)
+    assert run.read_history()["epoch"] == [1, 2, 3]
+    assert not os.path.exists(run.best_checkpoint) and not os.path.isdir(run.backup_dir)
+
+    resumed = RunFolder(tmp_path / "run", create=True, resume=True)
+    recorder = _EpochRecorder()
+    stop = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: setattr(recorder.model, "stop_training", epoch == 1))
+    _, history = fit.train(_tiny_model, train_ds, val_ds, resumed, _recipe(4),
+                           callbacks=[recorder, stop], verbose=0, checkpoint_interval=1e9)
+    assert recorder.begun == [0, 1], "no backup was due: the stage starts again"
+    assert history["epoch"] == [1, 2], "rows of the interrupted epochs are not kept"
+    assert os.path.exists(resumed.best_checkpoint)
+
+
+def test_persist_clock_answers_once_per_epoch(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(fit.time, "monotonic", lambda: now[0])
+    clock = fit.PersistClock(30.0)
+    assert not clock.due(0)
+    now[0] = 131.0
+    assert clock.due(1) and clock.due(1), "both callbacks get the same answer"
+    now[0] = 150.0
+    assert not clock.due(2)
+    now[0] = 162.0
+    assert clock.due(3)
+    assert fit.PersistClock(0).due(0)
 
 
 def test_mixed_precision_outputs_float32_and_scales_loss(tmp_path):
