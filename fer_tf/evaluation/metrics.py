@@ -73,3 +73,15 @@ def aggregate_folds(fold_results, class_names):
     out["fold_accuracy_mean"] = float(np.mean(accs))
     out["fold_accuracy_std"] = float(np.std(accs))
     return out
+
+
+def wilson_interval(accuracy, n, z=1.96):
+    """95% Wilson score interval (lower, upper) of an accuracy measured on n
+    test images: the test set's sampling error. One training run per
+    figure, so the run-to-run spread is not in it."""
+    if not n:
+        return (None, None)
+    p = float(accuracy)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (float(centre - half), float(centre + half))

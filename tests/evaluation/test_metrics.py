@@ -37,3 +37,11 @@ def test_absent_class_does_not_count_in_macro_average():
     m = metrics.classification_metrics([0, 0, 1], [0, 0, 1], ("a", "b", "c"))
     assert m["macro_f1"] == pytest.approx(1.0)
     assert m["per_class"]["c"]["support"] == 0
+
+
+def test_wilson_interval():
+    low, high = metrics.wilson_interval(0.5, 100)
+    assert (low, high) == pytest.approx((0.4038, 0.5962), abs=1e-4)
+    low, high = metrics.wilson_interval(1.0, 10)
+    assert high == pytest.approx(1.0) and low == pytest.approx(0.7225, abs=1e-4)
+    assert metrics.wilson_interval(0.5, 0) == (None, None)

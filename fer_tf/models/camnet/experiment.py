@@ -249,18 +249,6 @@ def ensemble_results(results, labels, members=presets.ENSEMBLE_MEMBERS):
     return out
 
 
-def wilson_interval(accuracy, n, z=1.96):
-    """95% Wilson score interval of an accuracy measured on n test images
-    (the test set's sampling error; one training run per row, so the
-    run-to-run spread is not in it)."""
-    if not n:
-        return (None, None)
-    p = float(accuracy)
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (float(centre - half), float(centre + half))
-
-
 def gradcam_layer(model, min_side=4):
     """The layer of the trunk's `features` model that Grad-CAM explains: the
     last one (stage 4's masking block) unless its map is smaller than
@@ -329,12 +317,12 @@ def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["s
                "num_test": len(test), "n_views": settings.n_views, "runs": {}}
     for key, result in results.items():
         row = {k: v for k, v in result.items() if not k.startswith("test_probabilities")}
-        row["test_accuracy_ci95"] = wilson_interval(row["test_accuracy"], len(test))
+        row["test_accuracy_ci95"] = metrics_lib.wilson_interval(row["test_accuracy"], len(test))
         metrics["runs"][key] = row
     metrics["ensemble"] = ensemble_results(results, test.labels)
     if metrics["ensemble"]:
         for name in ("accuracy", "accuracy_tta"):
-            metrics["ensemble"][f"{name}_ci95"] = wilson_interval(
+            metrics["ensemble"][f"{name}_ci95"] = metrics_lib.wilson_interval(
                 metrics["ensemble"][name], len(test))
     subs = {key: RunFolder(run.file("members", key), create=True, resume=True, subrun=True)
             for key in results}

@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from fer_tf.evaluation.metrics import wilson_interval
 from fer_tf.evaluation.report import atomic_savefig, comparison_table, plot_confusion_matrix
 from fer_tf.io import atomic_write_text
 from fer_tf.models.landmark_ensemble import presets
@@ -45,22 +46,34 @@ def _pct(x):
     return None if x is None else 100.0 * float(x)
 
 
+def _ci(accuracy, n):
+    low, high = wilson_interval(accuracy, n)
+    return "" if low is None else f"{100 * low:.1f}-{100 * high:.1f}"
+
+
 def table_i(metrics, paper):
+    """Ensemble and member accuracies with their 95% Wilson intervals over the
+    n test faces (all folds together: one training run per network)."""
     rows = []
     for network, m in metrics["networks"].items():
+        n = int(np.sum(m["confusion_matrix"]))
         rows.append({"name": NETWORK_NAMES[network], "ours": _pct(m["accuracy"]),
+                     "ci": _ci(m["accuracy"], n), "n": n,
                      "paper": paper.get(network) if paper else None,
                      "folds": " ".join(f"{100 * a:.1f}" for a in m["fold_accuracies"])})
         if network == "el":
             for part, acc in m["members"].items():
                 rows.append({"name": f"EL {part} alone", "ours": _pct(acc),
+                             "ci": _ci(acc, n), "n": n,
                              "paper": paper.get(part) if paper else None, "folds": ""})
         else:
             accs = list(m["members"].values())
             rows.append({"name": f"{NETWORK_NAMES[network]} members alone (mean)",
-                         "ours": _pct(np.mean(accs)), "paper": None, "folds": ""})
-    return comparison_table(rows, ("ours", "paper", "folds"),
-                            ["network", "accuracy % (ours)", "paper", "per fold %"])
+                         "ours": _pct(np.mean(accs)), "ci": "", "n": n, "paper": None,
+                         "folds": ""})
+    return comparison_table(rows, ("ours", "ci", "n", "paper", "folds"),
+                            ["network", "accuracy % (ours)", "95% CI", "n", "paper",
+                             "per fold %"])
 
 
 def table_ii(metrics, dataset):
@@ -241,7 +254,8 @@ def write_report(run, metrics, config):
              f"Protocol: {config['protocol']}, folds {metrics['folds']}; input "
              f"{budget['input_size']} x {budget['input_size']}, epochs scaled by "
              f"{budget['epochs_scale']} of Sec. III-D3"
-             + (f", the landmark stage's own {budget['landmark_epochs']} epochs, not scaled,"
+             + (f" and the landmark stage's own {budget['landmark_epochs']} epochs, not "
+                f"scaled and without early stopping"
                 if budget.get("landmark_epochs") else "")
              + " (per stage: "
              + "; ".join(f"{n}: " + ", ".join(f"{s} {e}" for s, e in st)
@@ -256,8 +270,11 @@ def write_report(run, metrics, config):
         lines += [f"Faces: {metrics['faces']['detected']} of {metrics['faces']['images']} "
                   f"detected, {metrics['faces']['missed']} missed (whole image used; listed "
                   "in config.json).", ""]
+    classes = len(config["class_names"])
     lines += ["## Table I: accuracy (ensemble: Eq. 4, confusion matrices summed over folds)",
-              "", table_i(metrics, paper)]
+              "", table_i(metrics, paper),
+              f"Chance is {100 / classes:.2f}% ({classes} classes). The interval is the "
+              "test faces' sampling error (Wilson, 95%); each network was trained once.", ""]
     ordering = [metrics["networks"][n]["accuracy"] for n in ("el", "ftl", "baseline")
                 if n in metrics["networks"]]
     if len(ordering) == 3:

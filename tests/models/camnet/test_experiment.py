@@ -11,8 +11,7 @@ import pytest
 from fer_tf.errors import ConfigError
 from fer_tf.models.camnet import tables
 from fer_tf.models.camnet.experiment import (SETTINGS, Settings, ensemble_results,
-                                             gradcam_layer, pipeline_model, planned_runs,
-                                             wilson_interval)
+                                             gradcam_layer, pipeline_model, planned_runs)
 
 
 def test_planned_runs_share_camnet_with_radam():
@@ -63,14 +62,6 @@ def test_ensemble_rows_are_the_mean_of_the_members_softmax():
     assert out["accuracy_tta"] == pytest.approx(1.0)
     assert np.trace(out["confusion_matrix"]) == 2
     assert ensemble_results({"resnet34-radam": results["resnet34-radam"]}, labels) is None
-
-
-def test_wilson_interval():
-    low, high = wilson_interval(0.5, 100)
-    assert (low, high) == pytest.approx((0.4038, 0.5962), abs=1e-4)
-    low, high = wilson_interval(1.0, 10)
-    assert high == pytest.approx(1.0) and low == pytest.approx(0.7225, abs=1e-4)
-    assert wilson_interval(0.5, 0) == (None, None)
 
 
 def test_gradcam_layer_keeps_a_map_of_at_least_four_pixels():

@@ -36,6 +36,9 @@ def test_member_recipes_scale_the_papers_budgets():
                                                landmark_epochs=200))
     assert [(s.name, s.epochs) for s in own.stages] == [("landmarks", 200), ("head", 6),
                                                         ("finetune", 54)]
+    assert [s.patience for s in own.stages] == [0, None, None], "run in full"
+    assert exp.default_budget("synthetic").landmark_epochs == exp.SYNTHETIC["landmark_epochs"]
+    assert exp.default_budget("ckplus").landmark_epochs is None
     assert exp.member_recipe("baseline", "ckplus", None,
                              exp.Budget(epochs_scale=0.2, landmark_epochs=200)).epochs == 80
 
