@@ -55,7 +55,7 @@ class _Crash(Exception):
 
 
 class _CrashAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch=0):
+    def __init__(self, epoch):
         super().__init__()
         self.epoch = epoch
 
@@ -73,14 +73,21 @@ class _EpochRecorder(keras.callbacks.Callback):
         self.begun.append(epoch)
 
 
-def test_killed_run_resumes_at_epoch_two(tmp_path):
+def _crashed_run(tmp_path, epochs, crash_after, checkpoint_interval):
+    """A run killed after epoch `crash_after` (0-based) of `epochs`."""
     fit.set_seed(0)
     run = RunFolder(tmp_path / "run", create=True)
     run.write_config({"model": "tiny"})
     train_ds, val_ds = _data()
     with pytest.raises(_Crash):
-        fit.train(_tiny_model, train_ds, val_ds, run, _recipe(3),
-                  callbacks=[_CrashAfterEpoch()], verbose=0, checkpoint_interval=0)
+        fit.train(_tiny_model, train_ds, val_ds, run, _recipe(epochs),
+                  callbacks=[_CrashAfterEpoch(crash_after)], verbose=0,
+                  checkpoint_interval=checkpoint_interval)
+    return run, train_ds, val_ds
+
+
+def test_killed_run_resumes_at_epoch_two(tmp_path):
+    run, train_ds, val_ds = _crashed_run(tmp_path, 3, 0, checkpoint_interval=0)
     assert run.read_history()["epoch"] == [1]
     assert os.path.isdir(run.backup_dir)
     first_best = os.path.getmtime(run.best_checkpoint)
@@ -122,13 +129,7 @@ def test_checkpoints_between_due_epochs_are_held_and_written_at_the_end(tmp_path
 
 
 def test_a_crash_between_due_epochs_redoes_them_without_stale_history(tmp_path):
-    fit.set_seed(0)
-    run = RunFolder(tmp_path / "run", create=True)
-    run.write_config({"model": "tiny"})
-    train_ds, val_ds = _data()
-    with pytest.raises(_Crash):
-        fit.train(_tiny_model, train_ds, val_ds, run, _recipe(4),
-                  callbacks=[_CrashAfterEpoch(2)], verbose=0, checkpoint_interval=1e9)
+    run, train_ds, val_ds = _crashed_run(tmp_path, 4, 2, checkpoint_interval=1e9)
     assert run.read_history()["epoch"] == [1, 2, 3]
     assert not os.path.exists(run.best_checkpoint) and not os.path.isdir(run.backup_dir)
 
