@@ -110,3 +110,18 @@ def test_fer2013_csv_layout_gives_training_publictest_privatetest(tmp_path):
     assert train.image_shape == (48, 48, 1)
     small, _, _ = load_splits("fer2013", str(folder), max_train_images=21, progress=False)
     assert len(small) == 21 and np.all(np.bincount(small.labels) == 3)
+
+
+def test_each_budget_reaches_the_recipe():
+    from fer_tf.models.efficientnet.experiment import SETTINGS, settings_recipe
+
+    paper = settings_recipe(SETTINGS["paper"])
+    assert (paper.epochs, paper.batch_size, paper.patience, paper.mixed_precision,
+            paper.precise_bn_batches) == (60, 128, 10, True, 0)
+    # The synthetic CPU run from random weights: Table I's 60 epochs at 48 px,
+    # precise BN and no early stopping (stated in its report).
+    synthetic = settings_recipe(SETTINGS["synthetic"])
+    assert (synthetic.epochs, synthetic.batch_size, synthetic.patience,
+            synthetic.mixed_precision, synthetic.precise_bn_batches) == (60, 32, None, False, 8)
+    assert synthetic.train_transform.resize == (55, 55), "256 : 224 of 48"
+    assert synthetic.label_smoothing == 0.1 and synthetic.optimizer.name == "adamw"
