@@ -60,6 +60,7 @@ def test_smoke_numpy_data_path_writes_the_report(tmp_path):
     assert metrics["public_and_private_test"]["num_samples"] == 28
     table = (out / "results.md").read_text()
     assert "72.08" in table and "89.00" in table and "Table III" in table
+    assert "on n = 14 test images, 95% Wilson interval" in table
     assert "PublicTest + PrivateTest" in table and "| 958 |" in table
     for plot in ("learning_curves.png", "confusion_matrix.png"):
         assert (out / "plots" / plot).stat().st_size > 1000

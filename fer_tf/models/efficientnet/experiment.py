@@ -78,7 +78,7 @@ class Settings:
 #: statistics lag the weights of a network trained from scratch for 20
 #: steps an epoch, and validation sat at chance while training fitted.
 #: No early stopping: validation accuracy rises slowly and unevenly from
-#: chance (20 epochs without a new best in one run), so patience 10 ended
+#: chance (33 epochs without a new best in one run), so patience 10 ended
 #: the run before it learned.
 SETTINGS = {
     "paper": Settings(),

@@ -8,6 +8,7 @@ precision/recall/F1 with support); `write_report` writes them to
 matrix (Fig. 2) under `plots/`.
 """
 
+from fer_tf.evaluation.metrics import wilson_interval
 from fer_tf.evaluation.report import comparison_table, plot_confusion_matrix, plot_history
 from fer_tf.io import atomic_write_text
 from fer_tf.models.efficientnet.presets import FIG_1_EPOCHS, TABLE_II, TABLE_III
@@ -30,6 +31,17 @@ def table_ii(metrics):
     rows = [{"name": label, "ours": _percent(metrics[key]), "paper": _percent(TABLE_II[key])}
             for label, key in _TABLE_II_ROWS]
     return comparison_table(rows, headers=["metric", "ours (%)", "paper Table II (%)"])
+
+
+def accuracy_interval(metrics):
+    """One line: the accuracy's 95% Wilson interval over the n test images
+    (one training run) and the chance level of its classes."""
+    n, classes = int(metrics["num_samples"]), len(metrics["per_class"])
+    low, high = wilson_interval(metrics["accuracy"], n)
+    return (f"Accuracy {100 * metrics['accuracy']:.2f}% on n = {n} test images, 95% "
+            f"Wilson interval {100 * low:.1f}-{100 * high:.1f}% (the test images' "
+            f"sampling error; one training run). Chance: {100 / classes:.2f}% "
+            f"({classes} classes).")
 
 
 def table_iii(metrics):
@@ -58,6 +70,7 @@ def paper_tables(metrics, setting="", both_test_sets=None):
     if setting:
         lines += [setting, ""]
     lines += ["## Table II: overall test metrics", "", table_ii(metrics),
+              accuracy_interval(metrics), "",
               "## Table III: per-class test metrics", "", table_iii(metrics)]
     if both_test_sets is not None:
         lines += ["## On PublicTest + PrivateTest (the paper's supports)", "",
