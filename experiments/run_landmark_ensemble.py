@@ -3,7 +3,7 @@
     python experiments/run_landmark_ensemble.py --dataset synthetic   # embedded faces,
         # 8 classes, exact landmarks, 48 px, epochs x 0.1 (Baseline 40; FTL/EL
         # head 3, fine-tune 27) and 60 landmark epochs in full, held-out
-        # subjects: ~18 min on 2 cores
+        # subjects: ~17 min on 2 cores
     python experiments/run_landmark_ensemble.py --dataset ckplus --data-dir DIR   # 10 folds
     python experiments/run_landmark_ensemble.py --dataset jaffe --data-dir DIR    # LOSO
     python experiments/run_landmark_ensemble.py --dataset sfew --data-dir DIR \\

@@ -47,7 +47,7 @@ CLASSES = {"ckplus": 8, "jaffe": 7, "sfew": 7, "synthetic": 8}
 #: `--dataset synthetic`: CK+'s eight classes rendered with exact landmarks,
 #: split by held-out subjects, at the reduced budget the script states:
 #: a tenth of the CK+ epochs (Baseline 40; head 3, fine-tuning 27) and 60
-#: landmark epochs run in full (see `Budget`), about 18 min on 2 cores.
+#: landmark epochs run in full (see `Budget`), about 17 min on 2 cores.
 SYNTHETIC = {"num_subjects": 12, "images_per_class": 5, "input_size": 48,
              "epochs_scale": 0.1, "landmark_epochs": 60}
 #: `--smoke`: every step of the real run, in seconds.
