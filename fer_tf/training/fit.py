@@ -286,7 +286,9 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         self.flush()
 
     def flush(self):
-        """Writes a best held in memory (the model's weights are put back)."""
+        """Writes a best held in memory (the model's weights are put back).
+        The file's optimizer state is the one at the write; the package
+        reads a best checkpoint's weights only."""
         if self._pending is None:
             return
         value, epoch, weights = self._pending
