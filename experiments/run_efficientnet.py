@@ -5,7 +5,7 @@
     python experiments/run_efficientnet.py --data-dir DIR --input-size 96 \\
         --max-train-images 4000 --epochs 2 --weights random          # a CPU budget
     python experiments/run_efficientnet.py --dataset synthetic       # embedded faces:
-                                        # 48 x 48, 60 epochs, batch 32, random weights,
+                                        # 48 x 48, 60 epochs, batch 16, random weights,
                                         # precise BN, no early stopping, ~10 min on 2 cores
     python experiments/run_efficientnet.py --smoke                   # seconds (CI)
 

@@ -122,6 +122,6 @@ def test_each_budget_reaches_the_recipe():
     # precise BN and no early stopping (stated in its report).
     synthetic = settings_recipe(SETTINGS["synthetic"])
     assert (synthetic.epochs, synthetic.batch_size, synthetic.patience,
-            synthetic.mixed_precision, synthetic.precise_bn_batches) == (60, 32, None, False, 8)
+            synthetic.mixed_precision, synthetic.precise_bn_batches) == (60, 16, None, False, 8)
     assert synthetic.train_transform.resize == (55, 55), "256 : 224 of 48"
     assert synthetic.label_smoothing == 0.1 and synthetic.optimizer.name == "adamw"
