@@ -85,3 +85,9 @@ def wilson_interval(accuracy, n, z=1.96):
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (float(centre - half), float(centre + half))
+
+
+def wilson_text(accuracy, n):
+    """`wilson_interval` in percent as "low-high" ("" without test images)."""
+    low, high = wilson_interval(accuracy, n)
+    return "" if low is None else f"{100 * low:.1f}-{100 * high:.1f}"

@@ -8,7 +8,7 @@ precision/recall/F1 with support); `write_report` writes them to
 matrix (Fig. 2) under `plots/`.
 """
 
-from fer_tf.evaluation.metrics import wilson_interval
+from fer_tf.evaluation.metrics import wilson_text
 from fer_tf.evaluation.report import comparison_table, plot_confusion_matrix, plot_history
 from fer_tf.io import atomic_write_text
 from fer_tf.models.efficientnet.presets import FIG_1_EPOCHS, TABLE_II, TABLE_III
@@ -37,9 +37,8 @@ def accuracy_interval(metrics):
     """One line: the accuracy's 95% Wilson interval over the n test images
     (one training run) and the chance level of its classes."""
     n, classes = int(metrics["num_samples"]), len(metrics["per_class"])
-    low, high = wilson_interval(metrics["accuracy"], n)
     return (f"Accuracy {100 * metrics['accuracy']:.2f}% on n = {n} test images, 95% "
-            f"Wilson interval {100 * low:.1f}-{100 * high:.1f}% (the test images' "
+            f"Wilson interval {wilson_text(metrics['accuracy'], n)}% (the test images' "
             f"sampling error; one training run). Chance: {100 / classes:.2f}% "
             f"({classes} classes).")
 

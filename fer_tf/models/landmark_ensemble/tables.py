@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from fer_tf.evaluation.metrics import wilson_interval
+from fer_tf.evaluation.metrics import wilson_text
 from fer_tf.evaluation.report import atomic_savefig, comparison_table, plot_confusion_matrix
 from fer_tf.io import atomic_write_text
 from fer_tf.models.landmark_ensemble import presets
@@ -46,11 +46,6 @@ def _pct(x):
     return None if x is None else 100.0 * float(x)
 
 
-def _ci(accuracy, n):
-    low, high = wilson_interval(accuracy, n)
-    return "" if low is None else f"{100 * low:.1f}-{100 * high:.1f}"
-
-
 def table_i(metrics, paper):
     """Ensemble and member accuracies with their 95% Wilson intervals over the
     n test faces (all folds together: one training run per network)."""
@@ -58,13 +53,13 @@ def table_i(metrics, paper):
     for network, m in metrics["networks"].items():
         n = int(np.sum(m["confusion_matrix"]))
         rows.append({"name": NETWORK_NAMES[network], "ours": _pct(m["accuracy"]),
-                     "ci": _ci(m["accuracy"], n), "n": n,
+                     "ci": wilson_text(m["accuracy"], n), "n": n,
                      "paper": paper.get(network) if paper else None,
                      "folds": " ".join(f"{100 * a:.1f}" for a in m["fold_accuracies"])})
         if network == "el":
             for part, acc in m["members"].items():
                 rows.append({"name": f"EL {part} alone", "ours": _pct(acc),
-                             "ci": _ci(acc, n), "n": n,
+                             "ci": wilson_text(acc, n), "n": n,
                              "paper": paper.get(part) if paper else None, "folds": ""})
         else:
             accs = list(m["members"].values())
