@@ -6,7 +6,8 @@
         --max-train-images 4000 --epochs 2 --weights random          # a CPU budget
     python experiments/run_efficientnet.py --dataset synthetic       # embedded faces:
                                         # 48 x 48, 60 epochs, batch 16, random weights,
-                                        # precise BN, no early stopping, ~10 min on 2 cores
+                                        # precise BN, no early stopping, zero-init,
+                                        # ~10 min on 2 cores
     python experiments/run_efficientnet.py --smoke                   # seconds (CI)
 
 Writes --out (default runs/efficientnet-<dataset>): config.json (recipe,
@@ -34,6 +35,9 @@ def parse_args(argv=None):
                           "synthetic data) or a weights file")
     p.add_argument("--no-mixed-precision", action="store_true",
                    help="float32 compute (mixed_float16 is the paper's; slow on CPUs)")
+    p.add_argument("--zero-init", action=argparse.BooleanOptionalAction, default=None,
+                   help="with random weights, start the residual branches and the head "
+                        "at zero (default: on for the synthetic budget, off on FER2013)")
     p.add_argument("--data-path", default="auto", choices=("auto", "tfdata", "numpy"),
                    help="tf.data pipeline or NumPy arrays (auto: numpy without TensorFlow)")
     return p.parse_args(argv)
@@ -46,7 +50,7 @@ def main(argv=None):
 
     dataset, settings, weights, out = resolve_fer2013_run(
         args, SETTINGS, "efficientnet",
-        mixed_precision=False if args.no_mixed_precision else None)
+        mixed_precision=False if args.no_mixed_precision else None, zero_init=args.zero_init)
     print(f"EfficientNet-B0 on {dataset}: {settings.input_size} x {settings.input_size}, "
           f"{settings.epochs} epochs, batch {settings.batch_size}, weights {weights}, "
           f"mixed precision {'on' if settings.mixed_precision else 'off'}"

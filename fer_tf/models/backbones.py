@@ -404,6 +404,7 @@ def build_classifier(
     *,
     alpha: float = 1.0,
     offline=None,
+    zero_head: bool = False,
 ) -> keras.Model:
     """ImageNet backbone + global average pooling + dropout + softmax classifier.
 
@@ -420,6 +421,9 @@ def build_classifier(
             runs in inference mode) so that only the classifier learns.
         alpha: float. width multiplier of ``mobilenet``/``mobilenet_v2``.
         offline: bool or None. never download; ``None`` reads ``FER_TF_OFFLINE``.
+        zero_head: bool. start the classifier's kernel at zero, so that the
+            untrained model predicts the uniform distribution (big_vision's
+            ``head_zeroinit``); ``False``: Keras' Glorot-uniform default.
 
     Returns:
         A functional ``keras.Model`` named ``<name>_classifier``: layers
@@ -451,5 +455,6 @@ def build_classifier(
     x = keras.layers.Dropout(float(dropout), name=drop)(x)
     # float32 softmax keeps the loss stable under mixed precision.
     outputs = keras.layers.Dense(int(num_classes), activation="softmax", dtype="float32",
+                                 kernel_initializer="zeros" if zero_head else "glorot_uniform",
                                  name=predictions)(x)
     return keras.Model(inputs, outputs, name=f"{spec.name}_classifier")

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from fer_tf.errors import MissingModelFileError
+from fer_tf.errors import ConfigError, MissingModelFileError
 from fer_tf.models import registry
 from fer_tf.models.efficientnet.presets import IMAGENET_MEAN, TABLE_I_RECIPE
 from fer_tf.training import fit
@@ -50,6 +50,35 @@ def test_weights_random_none_and_missing_imagenet_file(tmp_path, monkeypatch):
                                  **{k: v for k, v in recipe.model_kwargs.items()
                                     if k != "weights"})
     assert model.input_shape == (None, 32, 32, 1)
+
+
+def test_zero_init_starts_uniform_with_identity_residual_blocks_and_then_learns():
+    from fer_tf.models.efficientnet.model import efficientnet_b0
+
+    model = efficientnet_b0((32, 32, 3), 7, zero_init=True)
+    backbone = model.get_layer("backbone")
+    zeroed = [layer for layer in backbone.layers if layer.name.endswith("_project_bn")
+              and np.all(np.asarray(layer.gamma) == 0)]
+    # B0's 16 MBConv blocks: the 7 that open a stage have no residual.
+    assert len(zeroed) == 9 and all(backbone.get_layer(layer.name[:-11] + "_add")
+                                    for layer in zeroed)
+    assert np.all(np.asarray(backbone.get_layer("block1a_project_bn").gamma) == 1)
+    images = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(model(images)), 1 / 7, rtol=1e-6)
+    model.compile(keras.optimizers.AdamW(1e-2), "sparse_categorical_crossentropy")
+    model.fit(images, np.arange(8) % 7, batch_size=4, epochs=2, verbose=0)
+    assert np.any(np.asarray(model.get_layer("predictions").kernel) != 0)
+    assert all(np.any(np.asarray(layer.gamma) != 0) for layer in zeroed)
+    default = efficientnet_b0((32, 32, 3), 7)
+    assert np.all(np.asarray(default.get_layer("backbone").get_layer(zeroed[0].name).gamma) == 1)
+
+
+def test_zero_init_refuses_pretrained_weights_before_looking_for_them(tmp_path, monkeypatch):
+    from fer_tf.models.efficientnet.model import efficientnet_b0
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    with pytest.raises(ConfigError, match="zero_init .* weights='imagenet'"):
+        efficientnet_b0((32, 32, 3), 7, weights="imagenet", zero_init=True)
 
 
 def test_mixed_precision_computes_in_float16_and_outputs_float32():
