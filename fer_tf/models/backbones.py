@@ -214,7 +214,8 @@ def _check_alpha(backbone: Backbone, alpha: float) -> None:
         )
 
 
-def _is_random(weights) -> bool:
+def is_random_weights(weights) -> bool:
+    """True for "random" / "none" (train from scratch); None is ImageNet."""
     return isinstance(weights, str) and weights.strip().lower() in ("random", "none")
 
 
@@ -243,7 +244,7 @@ def resolve_imagenet_weights(name: str, weights=None, *, alpha: float = 1.0, inp
             of a kind Keras cannot load.
     """
     backbone = get_backbone(name)
-    if _is_random(weights):
+    if is_random_weights(weights):
         return None
     what = f"ImageNet weights of backbone {backbone.name!r}"
     how = "Or pass --weights random (weights='random') to train from random initialisation."

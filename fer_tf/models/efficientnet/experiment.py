@@ -32,6 +32,7 @@ from fer_tf.evaluation.metrics import classification_metrics
 from fer_tf.evaluation.report import RunFolder
 from fer_tf.layers.random_crop import PerImageRandomCrop
 from fer_tf.models.efficientnet.augmentation import efficientnet_augmentation
+from fer_tf.models.backbones import is_random_weights
 from fer_tf.models.efficientnet.model import efficientnet_b0
 from fer_tf.data.protocols import FER2013_SPLITS, train_select_report as load_splits  # noqa: F401
 from fer_tf.models.efficientnet.presets import TABLE_I, table_i_recipe
@@ -104,7 +105,7 @@ def settings_recipe(settings, weights="random"):
     initialisation (the builder's keyword arguments: `model_kwargs`)."""
     recipe = table_i_recipe(int(settings.input_size), weights=weights)
     model_kwargs = dict(recipe.model_kwargs)
-    if settings.zero_init and str(weights).lower() in ("random", "none"):
+    if settings.zero_init and is_random_weights(weights):
         model_kwargs["zero_init"] = True
     return recipe.replace(
         epochs=int(settings.epochs), batch_size=int(settings.batch_size),

@@ -34,7 +34,7 @@ architecture or what the layers compute, only where training starts.
 import numpy as np
 
 from fer_tf.errors import ConfigError
-from fer_tf.models.backbones import FEATURES_LAYER, build_classifier
+from fer_tf.models.backbones import FEATURES_LAYER, build_classifier, is_random_weights
 from fer_tf.models.efficientnet.augmentation import efficientnet_augmentation
 from fer_tf.models.efficientnet.presets import TABLE_I, TABLE_I_RECIPE
 from fer_tf.models.registry import register_model
@@ -63,7 +63,7 @@ def efficientnet_b0(input_shape=(_SIZE, _SIZE, 3), num_classes=7, weights="rando
     `zero_init`: start the residual branches and the head at zero (see the
     module docstring); only with random weights, whose residual branches it
     would otherwise not erase."""
-    if zero_init and str(weights).lower() not in ("random", "none"):
+    if zero_init and not is_random_weights(weights):
         raise ConfigError(f"zero_init starts EfficientNet-B0 from zeroed residual branches "
                           f"and is for weights='random'; weights={weights!r} would lose "
                           "their pretrained residual branches.")
@@ -81,8 +81,8 @@ def zero_init_residual_branches(backbone):
     names = {layer.name for layer in backbone.layers}
     zeroed = []
     for layer in backbone.layers:
-        block = layer.name[:-len("_project_bn")]
-        if layer.name.endswith("_project_bn") and f"{block}_add" in names:
+        block = layer.name.removesuffix("_project_bn")
+        if block != layer.name and f"{block}_add" in names:
             layer.gamma.assign(np.zeros(layer.gamma.shape, layer.gamma.dtype))
             zeroed.append(layer.name)
     if not zeroed:
