@@ -1,35 +1,57 @@
 """Split attention (ResNeSt), the CAMnet thesis' Convolutional Attention Unit.
 
-Reference: Zhang et al., "ResNeSt: Split-Attention Networks" (2020), Sec. 3;
-the CAMnet thesis (Chapter 5.1.1, Fig. 5.4) uses it in place of every 3x3
-convolution of ResNet34's basic blocks with radix 2 and groups 3, 4, 6, 3.
+Reference: Zhang et al., "ResNeSt: Split-Attention Networks" (2020), Sec. 3
+and its public SplAtConv2d; the CAMnet thesis (Chapter 5.1.1, Fig. 5.4) uses
+it in place of every 3x3 convolution of ResNet34's basic blocks with radix 2
+and groups 3, 4, 6, 3.
+
+Channel layout (ResNeSt's, extended to uneven groups). With R splits, K
+cardinal groups and C output channels, cardinal group k owns the channels
+`cardinal_slices(C, K)[k]` of every split (near-equal contiguous blocks,
+`np.array_split`; C/K each when K divides C). Then, for every (r, k):
+- the convolution's group r*K + k (of R*K, inputs dealt the same way) writes
+  split r's cardinal-k channels, so the wide map is (R, C) split-major;
+- fc1's group k reads the pooled cardinal-k channels, fc2's group k writes
+  R * s_k logits laid out (R, s_k), and rSoftMax normalises each channel's
+  R logits inside its own cardinal group.
+When K divides C this is exactly ResNeSt's (cardinality, radix, C/K) layout
+of rSoftMax; the thesis' groups 3 and 6, which do not divide 64, 256 or 512
+(a grouped convolution in PyTorch or Keras refuses them), keep every split,
+pooled channel and attention weight of group k on the same channels.
 """
 
 import keras
 import numpy as np
 from keras import ops
 
+from fer_tf.errors import ConfigError
 
-def group_mask(in_channels, out_channels, groups):
-    """Block-diagonal 0/1 matrix (in, out) of a `groups`-way grouped map.
+#: Version of the layer's function for one config. 2: ResNeSt's rSoftMax per
+#: cardinal group, bottleneck width from the input channels and aligned uneven
+#: groups (issue 20). Files of an earlier version are refused on load.
+LAYOUT_VERSION = 2
 
-    Channels are dealt into near-equal contiguous groups (`np.array_split`),
-    so the group count need not divide the channel count: the thesis' groups
-    3 and 6 do not divide ResNet34's 64, 256 and 512 channels, which a Keras
-    `Conv2D(groups=...)` refuses.
-    """
-    mask = np.zeros((int(in_channels), int(out_channels)), "float32")
-    for rows, cols in zip(np.array_split(np.arange(in_channels), groups),
-                          np.array_split(np.arange(out_channels), groups)):
-        mask[rows[:, None], cols[None, :]] = 1.0
+
+def channel_sizes(channels, groups):
+    """Sizes of `groups` near-equal contiguous blocks of `channels`."""
+    return [len(part) for part in np.array_split(np.arange(int(channels)), int(groups))]
+
+
+def cardinal_slices(channels, cardinality):
+    """Cardinal group k's channels within one split: a list of ranges."""
+    bounds = np.cumsum([0, *channel_sizes(channels, cardinality)])
+    return [range(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def block_diagonal(groups):
+    """Block-diagonal 0/1 matrix (sum in, sum out) of a grouped map whose
+    groups, in order, have the (in_g, out_g) sizes `groups`."""
+    mask = np.zeros((sum(i for i, _ in groups), sum(o for _, o in groups)), "float32")
+    row = col = 0
+    for i, o in groups:
+        mask[row:row + i, col:col + o] = 1.0
+        row, col = row + i, col + o
     return mask
-
-
-def _group_sizes(in_channels, out_channels, groups):
-    """(in, out) channel counts of each group, as `group_mask` deals them."""
-    return [(len(rows), len(cols)) for rows, cols in
-            zip(np.array_split(np.arange(in_channels), groups),
-                np.array_split(np.arange(out_channels), groups))]
 
 
 def _packed_initializer(base, shapes):
@@ -68,15 +90,17 @@ class SplitAttention(keras.layers.Layer):
     The input goes through a grouped k x k convolution to `filters * radix`
     channels (groups = cardinality * radix), batch norm and ReLU; the `radix`
     splits of `filters` channels are summed, globally average-pooled, passed
-    through a grouped 1x1 map to max(filters * radix / reduction, min_inter)
-    channels, batch norm, ReLU and a grouped 1x1 map back to
-    `filters * radix` logits. rSoftMax normalises the logits across the radix
-    axis for each channel (a sigmoid when radix is 1) and the output is the
-    attention-weighted sum of the splits (ResNeSt Eq. 1-3). Each grouped map
-    keeps exactly the grouped weights, one variable holding every group's
-    kernel side by side (`group_kernels` unpacks them), with channels dealt
-    as `group_mask` does, so any group count works; `count_flops` gives the
-    efficiency counter their cost.
+    through a grouped 1x1 map (cardinality groups) to
+    max(in_channels * radix // reduction, min_inter) channels, batch norm,
+    ReLU and a grouped 1x1 map back to `filters * radix` logits. rSoftMax
+    normalises each channel's `radix` logits inside its cardinal group (a
+    sigmoid when radix is 1) and the output is the attention-weighted sum of
+    the splits (ResNeSt Eq. 1-3 and its SplAtConv2d). The module docstring
+    gives the channel layout, which is ResNeSt's when cardinality divides the
+    channels and keeps cardinal groups aligned when it does not. Each grouped
+    map keeps exactly the grouped weights, one variable holding every group's
+    kernel side by side (`group_kernels` unpacks them); `count_flops` gives
+    the efficiency counter their cost.
 
     Args:
         filters: int. output channels.
@@ -84,7 +108,7 @@ class SplitAttention(keras.layers.Layer):
         strides: int. stride of the split convolution.
         radix: int. number of splits R (1 gives SE-style sigmoid gating).
         cardinality: int. cardinal groups K.
-        reduction: int. ratio of the attention bottleneck.
+        reduction: int. ratio of the attention bottleneck (ResNeSt: 4).
         min_inter: int. lower bound of the bottleneck width (ResNeSt: 32).
         bn_momentum: float. momentum of the two batch norms' moving statistics.
 
@@ -101,6 +125,8 @@ class SplitAttention(keras.layers.Layer):
         super().__init__(**kwargs)
         if int(radix) < 1 or int(cardinality) < 1:
             raise ValueError(f"radix and cardinality must be >= 1, got {radix}, {cardinality}")
+        if int(cardinality) > int(filters):
+            raise ValueError(f"cardinality {cardinality} exceeds the {filters} filters")
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.strides = int(strides)
@@ -109,18 +135,24 @@ class SplitAttention(keras.layers.Layer):
         self.reduction = int(reduction)
         self.min_inter = int(min_inter)
         self.bn_momentum = float(bn_momentum)
-        self.inter_channels = max(self.filters * self.radix // self.reduction, self.min_inter)
+        self.cardinal_sizes = channel_sizes(self.filters, self.cardinality)
         self.bn0 = keras.layers.BatchNormalization(momentum=self.bn_momentum, name="bn0")
         self.bn1 = keras.layers.BatchNormalization(momentum=self.bn_momentum, name="bn1")
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
-        wide = self.filters * self.radix
-        groups = self.cardinality * self.radix
-        k = self.kernel_size
-        self._conv_groups = _group_sizes(channels, wide, groups)
-        self._fc1_groups = _group_sizes(self.filters, self.inter_channels, self.cardinality)
-        self._fc2_groups = _group_sizes(self.inter_channels, wide, self.cardinality)
+        radix, sizes, k = self.radix, self.cardinal_sizes, self.kernel_size
+        wide = self.filters * radix
+        # ResNeSt: inter_channels = max(in_channels * radix // reduction, 32).
+        self.inter_channels = max(channels * radix // self.reduction, self.min_inter)
+        inputs = channel_sizes(channels, radix * self.cardinality)
+        inter = channel_sizes(self.inter_channels, self.cardinality)
+        # Group r * K + k writes split r's cardinal-k channels (split-major).
+        self._conv_groups = [(inputs[r * self.cardinality + c], size)
+                             for r in range(radix) for c, size in enumerate(sizes)]
+        self._fc1_groups = list(zip(sizes, inter))
+        self._fc2_groups = [(i, radix * size) for i, size in zip(inter, sizes)]
+        self._attention_order = self.attention_order()
         self.kernel = self._packed_weight("kernel", (k, k), self._conv_groups, "he_normal")
         self.fc1_kernel = self._packed_weight("fc1_kernel", (), self._fc1_groups, "he_normal")
         self.fc1_bias = self.add_weight(shape=(self.inter_channels,), name="fc1_bias",
@@ -130,6 +162,16 @@ class SplitAttention(keras.layers.Layer):
         self.fc2_bias = self.add_weight(shape=(wide,), name="fc2_bias", initializer="zeros")
         self.bn0.build((*input_shape[:-1], wide))
         self.bn1.build((input_shape[0], self.inter_channels))
+
+    def attention_order(self):
+        """For split r and channel c (flattened r * filters + c), the index of
+        its logit among fc2's outputs: group k's block, row r, column j."""
+        order, start = [], np.cumsum([0, *self.cardinal_sizes])
+        for r in range(self.radix):
+            for k, size in enumerate(self.cardinal_sizes):
+                first = self.radix * int(start[k]) + r * size
+                order.extend(range(first, first + size))
+        return np.asarray(order, "int32")
 
     def call(self, inputs, training=None):
         x = _grouped(inputs, self.kernel, self._conv_groups,
@@ -141,11 +183,12 @@ class SplitAttention(keras.layers.Layer):
         z = ops.relu(self.bn1(z + ops.cast(self.fc1_bias, z.dtype), training=training))
         logits = _grouped(z, self.fc2_kernel, self._fc2_groups, ops.matmul)
         logits = logits + ops.cast(self.fc2_bias, logits.dtype)
-        if self.radix == 1:
+        if self.radix == 1:  # one logit per channel, already in channel order
             return x * ops.sigmoid(logits)[:, None, None, :]
-        # rSoftMax: channel c of split r competes with channel c of the other splits.
-        logits = ops.reshape(logits, (-1, self.radix, self.filters))
-        attention = ops.softmax(logits, axis=1)
+        # rSoftMax: a channel's R logits, gathered from its own cardinal group.
+        if self.cardinality > 1:
+            logits = ops.take(logits, self._attention_order, axis=-1)
+        attention = ops.softmax(ops.reshape(logits, (-1, self.radix, self.filters)), axis=1)
         out = splits[0] * attention[:, None, None, 0, :]
         for r in range(1, self.radix):
             out = out + splits[r] * attention[:, None, None, r, :]
@@ -157,52 +200,43 @@ class SplitAttention(keras.layers.Layer):
         return self.add_weight(shape=(*lead, sum(i * o for i, o in groups)), name=name,
                                initializer=_packed_initializer(base, shapes))
 
+    def _maps(self):
+        return ((self.kernel, self._conv_groups), (self.fc1_kernel, self._fc1_groups),
+                (self.fc2_kernel, self._fc2_groups))
+
     def group_kernels(self):
         """Each map's per-group NumPy kernels, [(k, k, in_g, out_g)...] for the
-        convolution, then [(in_g, out_g)...] for fc1 and fc2."""
+        convolution (group r * K + k), then [(in_g, out_g)...] for fc1 and fc2."""
         out = []
-        for packed, groups in ((self.kernel, self._conv_groups),
-                               (self.fc1_kernel, self._fc1_groups),
-                               (self.fc2_kernel, self._fc2_groups)):
+        for packed, groups in self._maps():
             value = ops.convert_to_numpy(packed)
             pieces = np.split(value, np.cumsum([i * o for i, o in groups])[:-1], axis=-1)
             out.append([p.reshape(*value.shape[:-1], i, o)
                         for p, (i, o) in zip(pieces, groups)])
         return out
 
+    def set_group_kernels(self, conv, fc1, fc2):
+        """Assigns per-group kernels in `group_kernels`' order and shapes."""
+        for (packed, groups), kernels in zip(self._maps(), (conv, fc1, fc2)):
+            shapes = [tuple(np.shape(w)[-2:]) for w in kernels]
+            if shapes != [tuple(g) for g in groups]:
+                raise ValueError(f"{self.name}: expected group kernels {groups}, got {shapes}")
+            packed.assign(np.concatenate(
+                [np.reshape(w, (*np.shape(w)[:-2], -1)) for w in kernels], axis=-1))
+
     def dense_kernels(self):
         """The grouped maps as full block-diagonal NumPy kernels (conv, fc1,
-        fc2), i.e. `group_mask` times a dense kernel: for tests and export."""
+        fc2): `block_diagonal` times a dense kernel, for tests and export."""
         out = []
-        for kernels in self.group_kernels():
-            full = np.zeros(kernels[0].shape[:-2] + (sum(w.shape[-2] for w in kernels),
-                                                     sum(w.shape[-1] for w in kernels)),
-                            "float32")
+        for (_, groups), kernels in zip(self._maps(), self.group_kernels()):
+            mask = block_diagonal(groups)
+            full = np.zeros(kernels[0].shape[:-2] + mask.shape, "float32")
             row = col = 0
             for w in kernels:
                 full[..., row:row + w.shape[-2], col:col + w.shape[-1]] = w
                 row, col = row + w.shape[-2], col + w.shape[-1]
             out.append(full)
         return out
-
-    def load_own_variables(self, store):
-        # Files saved before the kernels were packed hold one (k, k, in_g,
-        # out_g) kernel per group (conv groups, fc1 groups, fc1 bias, fc2
-        # groups, fc2 bias): pack them.
-        if np.ndim(store["0"]) != 4:
-            return super().load_own_variables(store)
-        legacy = len(self._conv_groups) + len(self._fc1_groups) + len(self._fc2_groups) + 2
-        values = [np.asarray(store[str(i)]) for i in range(legacy)]
-        conv, rest = values[:len(self._conv_groups)], values[len(self._conv_groups):]
-        fc1, rest = rest[:len(self._fc1_groups)], rest[len(self._fc1_groups):]
-        fc1_bias, rest = rest[0], rest[1:]
-        fc2, fc2_bias = rest[:-1], rest[-1]
-        for variable, kernels in ((self.kernel, conv), (self.fc1_kernel, fc1),
-                                  (self.fc2_kernel, fc2)):
-            variable.assign(np.concatenate(
-                [w.reshape(*w.shape[:-2], -1) for w in kernels], axis=-1))
-        self.fc1_bias.assign(fc1_bias)
-        self.fc2_bias.assign(fc2_bias)
 
     def compute_output_shape(self, input_shape):
         size = [None if d is None else -(-int(d) // self.strides) for d in input_shape[1:3]]
@@ -231,5 +265,18 @@ class SplitAttention(keras.layers.Layer):
         config.update({"filters": self.filters, "kernel_size": self.kernel_size,
                        "strides": self.strides, "radix": self.radix,
                        "cardinality": self.cardinality, "reduction": self.reduction,
-                       "min_inter": self.min_inter, "bn_momentum": self.bn_momentum})
+                       "min_inter": self.min_inter, "bn_momentum": self.bn_momentum,
+                       "version": LAYOUT_VERSION})
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        version = config.pop("version", 1)
+        if version != LAYOUT_VERSION:
+            raise ConfigError(
+                f"SplitAttention {config.get('name', '')!r} was saved by an earlier fer_tf "
+                f"(split-attention version {version}, this one reads {LAYOUT_VERSION}) "
+                "whose rSoftMax mixed cardinal groups, so its weights belong to a different "
+                "network: retrain the model.")
+        return cls(**config)
