@@ -1,7 +1,8 @@
 """Reproduces the CAMnet thesis (Ch. 6): Tables 6.3-6.6, the ensemble with TTA.
 
     python experiments/run_camnet.py --data-dir DIR        # the thesis: FER2013,
-                    # 224 x 224, 50 epochs, batch 32, every model of Tables 6.3-6.6
+                    # 224 x 224, 50 epochs, batch 32 (each model's own where the
+                    # thesis gives one), every model of Tables 6.3-6.6
     python experiments/run_camnet.py --data-dir DIR --input-size 48 --epochs 2 \\
         --max-train-images 4000 --models camnet34,resnet34 --optimizers radam
     python experiments/run_camnet.py --dataset synthetic   # embedded faces: 32 x 32,
@@ -54,7 +55,8 @@ def main(argv=None):
         args, SETTINGS, "camnet", n_views=args.views, optimizers=_names(args.optimizers),
         models=ALL_MODELS if args.models == "all" else _names(args.models))
     print(f"CAMnet thesis on {dataset}: {settings.input_size} x {settings.input_size}, "
-          f"{settings.epochs} epochs, batch {settings.batch_size}, {settings.n_views} TTA "
+          f"{settings.epochs or 'thesis'} epochs, batch {settings.batch_size or 'thesis'}, "
+          f"{settings.n_views} TTA "
           f"views; keras.applications weights {weights}", flush=True)
     try:
         print("runs: " + ", ".join(f"{m} with {o}" for m, o in planned_runs(settings)),

@@ -15,11 +15,17 @@ def test_smoke_writes_the_tables_and_resumes(tmp_path):
     out = tmp_path / "run"
     proc = run_script(["experiments/run_camnet.py", "--smoke", "--out", str(out)])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "thesis 76.12%" in proc.stdout
     config = json.loads((out / "config.json").read_text())
     assert config["runs"] == ["camnet34-radam"]
-    assert config["recipe"]["optimizer"]["name"] == "radam"
+    recipe = config["recipes"]["camnet34-radam"]
+    assert recipe["optimizer"]["name"] == "radam" and recipe["batch_size"] == 16
+    assert recipe["optimizer"]["weight_decay"] == 1e-4
+    assert recipe["model_kwargs"]["dropout"] == 0.5
     metrics = json.loads((out / "metrics.json").read_text())
+    # The figures printed and tabled are the computed ones, not the thesis' text.
+    ensemble = metrics["ensemble"]
+    assert (f"{ensemble['accuracy']:.2%} without TTA (thesis 74.93%), "
+            f"{ensemble['accuracy_tta']:.2%} with TTA (thesis 76.12%)") in proc.stdout
     assert set(metrics["runs"]) == set(config["runs"])
     for row in metrics["runs"].values():
         assert 0.0 <= row["test_accuracy"] <= 1.0 and row["epochs_run"] == 1
@@ -28,8 +34,13 @@ def test_smoke_writes_the_tables_and_resumes(tmp_path):
     assert metrics["ensemble"]["members"] == ["camnet34"]
     assert "se_resnet34" in metrics["ensemble"]["missing"]
     report = (out / "results.md").read_text()
-    for text in ("Table 6.3", "Table 6.4", "Table 6.5", "Table 6.6", "74.93", "76.12",
-                 "70.65", "88.77", "not run", "32 x 32 input"):
+    row = metrics["runs"]["camnet34-radam"]
+    low, high = row["test_accuracy_ci95"]
+    ours = f"{100 * row['test_accuracy']:.2f} [{100 * low:.1f}, {100 * high:.1f}]"
+    assert f"| radam | 16 | 0.0001 | {ours} | 70.65 |" in report
+    assert f"| ensemble with TTA (2 views) | {100 * ensemble['accuracy_tta']:.2f} " in report
+    for text in ("Table 6.3", "Table 6.4", "Table 6.5", "Table 6.6", "not run",
+                 "32 x 32 input", "docs/papers/camnet.md"):
         assert text in report, text
     for png in ["confusion_matrices.png", "validation_accuracy.png"] + \
             [os.path.basename(p) for p in metrics["gradcam"]]:

@@ -41,7 +41,10 @@ class OptimizerConfig:
         name: str. a key of `OPTIMIZERS` ("adam", "adamw", "sgd", "rmsprop",
             "adadelta"; more through `register_optimizer`, e.g. RAdam).
         learning_rate: float. the initial (peak) step size.
-        weight_decay: float. decoupled weight decay (AdamW, Loshchilov & Hutter).
+        weight_decay: float. decoupled weight decay (Loshchilov & Hutter: every
+            step also does variable -= lr * weight_decay * variable), Keras 3's
+            one form, for every optimizer here; PyTorch's `weight_decay` of
+            SGD, Adam, AdaDelta and RAdam is instead L2 added to the gradient.
         momentum: float. SGD/RMSprop momentum.
         beta_1, beta_2, epsilon: floats. Adam-family moments.
         nesterov: bool. SGD with Nesterov momentum.
@@ -312,7 +315,7 @@ def _flatten(d, prefix=""):
 
 def _adam(c, lr):
     return keras.optimizers.Adam(lr, beta_1=c.beta_1, beta_2=c.beta_2, epsilon=c.epsilon,
-                                 clipnorm=c.clipnorm)
+                                 weight_decay=c.weight_decay or None, clipnorm=c.clipnorm)
 
 
 def _adamw(c, lr):
@@ -327,11 +330,12 @@ def _sgd(c, lr):
 
 def _rmsprop(c, lr):
     return keras.optimizers.RMSprop(lr, momentum=c.momentum, epsilon=c.epsilon,
-                                    clipnorm=c.clipnorm)
+                                    weight_decay=c.weight_decay or None, clipnorm=c.clipnorm)
 
 
 def _adadelta(c, lr):
-    return keras.optimizers.Adadelta(lr, epsilon=c.epsilon, clipnorm=c.clipnorm)
+    return keras.optimizers.Adadelta(lr, epsilon=c.epsilon, weight_decay=c.weight_decay or None,
+                                     clipnorm=c.clipnorm)
 
 
 #: name -> factory(OptimizerConfig, learning rate or schedule) -> optimizer.

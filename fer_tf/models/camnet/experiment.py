@@ -64,8 +64,10 @@ class Settings:
 
     Args:
         input_size: int. the models' square input (Sec. 6.1.1: 224).
-        epochs: int. per run (Sec. 6.2.1: 50).
-        batch_size: int. Sec. 6.2.1: 32.
+        epochs: int or None. per run; None: each model's thesis epochs
+            (Sec. 6.2.1: 50; SE-ResNeXt101 43, Sec. 6.2.2).
+        batch_size: int or None. one batch for every run; None: each model's
+            thesis batch (Sec. 6.2.1: 32; SE-ResNet34 and SE-ResNeXt101 48).
         n_views: int. TTA views per test image (the thesis gives no number;
             Residual Masking Network's 10).
         models: the models trained with RAdam (Tables 6.4-6.6).
@@ -78,8 +80,8 @@ class Settings:
     """
 
     input_size: int = presets.IMAGE_SIZE[0]
-    epochs: int = presets.TRAINING["epochs"]
-    batch_size: int = presets.TRAINING["batch_size"]
+    epochs: int = None
+    batch_size: int = None
     n_views: int = 10
     models: tuple = ALL_MODELS
     optimizers: tuple = tuple(presets.TABLE_6_3)
@@ -121,6 +123,16 @@ def planned_runs(settings):
     return runs
 
 
+def thesis_recipe(name, optimizer, settings):
+    """One run's recipe: CAMnet34's with the Table 6.3 optimizer, a member's
+    (RAdam, its own batch and epochs) otherwise; the budget's epochs and
+    batch replace the thesis' when it sets them."""
+    recipe = (presets.camnet_recipe(optimizer, {"dropout": presets.CAMNET_DROPOUT})
+              if name == "camnet34" else presets.member_recipe(name))
+    return recipe.replace(epochs=int(settings.epochs or recipe.epochs),
+                          batch_size=int(settings.batch_size or recipe.batch_size))
+
+
 def as_rgb(images):
     """uint8 (N, H, W, 1 or 3) -> uint8 (N, H, W, 3)."""
     images = np.asarray(images)
@@ -139,7 +151,7 @@ def pipeline_model(name, native_shape, input_size, num_classes, weights="random"
             weights and train from scratch whatever this says.
     """
     spec = registry.get_spec(name)
-    kwargs = {"dropout": presets.TRAINING["dropout"]}
+    kwargs = {"dropout": presets.model_dropout(name)}
     if spec.normalization == "none":  # keras.applications: weights by name
         kwargs["weights"] = weights
     network = registry.build_model(name, input_shape=(input_size, input_size, 3),
@@ -185,8 +197,7 @@ def _train_accuracy(history):
 def train_one(name, optimizer, sub, data, settings, weights, seed, verbose):
     """Trains one table row into `sub`; returns its result.json dict."""
     (x_train, y_train), (x_val, y_val), (x_test, y_test), class_names = data
-    recipe = presets.camnet_recipe(optimizer).replace(
-        epochs=int(settings.epochs), batch_size=int(settings.batch_size))
+    recipe = thesis_recipe(name, optimizer, settings)
     run_seed = derive_seed(seed, run_key(name, optimizer))
     fit.set_seed(run_seed)
 
@@ -204,9 +215,9 @@ def train_one(name, optimizer, sub, data, settings, weights, seed, verbose):
         fit.atomic_save_model(keras.saving.load_model(sub.best_checkpoint, compile=False),
                               sub.best_checkpoint)
     member = Member(model, "none", name)
-    plain, _ = ensemble_predict([member], x_test, batch_size=settings.batch_size)
+    plain, _ = ensemble_predict([member], x_test, batch_size=recipe.batch_size)
     tta, _ = ensemble_predict([member], x_test, table_6_1_augmentation(seed=seed),
-                              settings.n_views, batch_size=settings.batch_size)
+                              settings.n_views, batch_size=recipe.batch_size)
     metrics = metrics_lib.classification_metrics(y_test, plain.argmax(-1), class_names)
     plot_history(history, sub.file("plots", "learning_curves.png"),
                  title=f"{name} ({optimizer}): learning curves")
@@ -217,6 +228,8 @@ def train_one(name, optimizer, sub, data, settings, weights, seed, verbose):
             "learning_rate": presets.TABLE_6_3[optimizer]["learning_rate"],
             "pretrained": uses_imagenet(name, weights),
             "params": int(model.count_params()),
+            "batch_size": recipe.batch_size, "epochs": recipe.epochs,
+            "dropout": presets.model_dropout(name),
             "epochs_run": len(history.get("epoch", [])),
             "train_accuracy": _train_accuracy(history),
             "best_val_accuracy": float(np.nanmax(history["val_accuracy"]))
@@ -298,8 +311,7 @@ def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["s
         "splits_used": (dict(FER2013_SPLITS) if dataset == "fer2013" else
                         {"train": "synthetic subjects", "select": "held-out training subjects",
                          "report": "held-out test subjects"}),
-        "recipe": presets.camnet_recipe("radam").replace(
-            epochs=settings.epochs, batch_size=settings.batch_size).to_dict(),
+        "recipes": {run_key(m, o): thesis_recipe(m, o, settings).to_dict() for m, o in runs},
     }
     run.write_config(config)
     data = ((as_rgb(train.images), train.labels), (as_rgb(val.images), val.labels),

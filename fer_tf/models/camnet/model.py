@@ -8,14 +8,15 @@ applied as (1 + M(x)) * x (Eq. 5.1), average pooling, dropout 0.5 and a
 
 Reproduction notes: the thesis' groups 3 and 6 do not divide 64, 256 and
 512 channels, which a PyTorch or Keras grouped convolution refuses; the
-units deal channels into near-equal groups instead
-(`fer_tf.layers.split_attention.group_mask`). The thesis does not say whether
+units deal channels into near-equal groups instead, each cardinal group on
+the same channels in every split, in the pooling and in the attention
+(`fer_tf.layers.split_attention`'s module docstring). The thesis does not say whether
 the CAU's output has a batch norm before the residual addition; here the
 second unit is followed by one, as every residual branch of ResNet is.
 """
 
 from fer_tf.data.augment import default_augmentation
-from fer_tf.models.camnet.presets import CAMNET_RECIPE, IMAGE_SIZE, TABLE_6_1, TRAINING
+from fer_tf.models.camnet.presets import CAMNET_DROPOUT, CAMNET_RECIPE, IMAGE_SIZE, TABLE_6_1
 from fer_tf.models.registry import register_model
 from fer_tf.models.resnet import resnet
 
@@ -42,7 +43,7 @@ if register_augmentation is not None:
                 recipe=CAMNET_RECIPE,
                 description="CAMnet thesis Ch. 5: ResNet34 with split-attention units "
                             "(radix 2, groups 3-4-6-3) and masking blocks (depth 4-3-2-1)")
-def camnet34(input_shape=(*IMAGE_SIZE, 3), num_classes=7, dropout=TRAINING["dropout"]):
+def camnet34(input_shape=(*IMAGE_SIZE, 3), num_classes=7, dropout=CAMNET_DROPOUT):
     """Builds CAMnet34: nested `features` model, then the pooled head."""
     return resnet(input_shape, num_classes, "basic", CAMNET34["depths"],
                   groups=CAMNET34["groups"], split_attention_radix=CAMNET34["radix"],

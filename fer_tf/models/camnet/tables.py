@@ -43,7 +43,8 @@ def _acc(row, field="test_accuracy"):
 
 
 def table_6_3(metrics):
-    rows = [{"name": name, "batch": metrics["batch_size"], "lr": f"{paper['learning_rate']:g}",
+    rows = [{"name": name, "batch": (_row(metrics, "camnet34", name) or {}).get(
+                 "batch_size", metrics["batch_size"]), "lr": f"{paper['learning_rate']:g}",
              "ours": _acc(_row(metrics, "camnet34", name)), "paper": paper["accuracy"]}
             for name, paper in presets.TABLE_6_3.items()]
     return comparison_table(rows, ("batch", "lr", "ours", "paper"),
@@ -187,11 +188,14 @@ def write_report(run, metrics, config):
         f"Ours: {config['dataset']}, {config['split_sizes']['train']} training images "
         f"(select on {config['split_sizes']['val']}, test on {metrics['num_test']}: "
         f"{metrics['test_split']}), {settings['input_size']} x {settings['input_size']} "
-        f"input, {settings['epochs']} epochs, batch {settings['batch_size']}, "
+        f"input, {settings['epochs'] or 'the thesis per model'} epochs, batch "
+        f"{settings['batch_size'] or 'the thesis per model'}, "
         f"{settings['n_views']} TTA views, keras.applications weights {weights} "
         f"(trunk models always from scratch), {config['backend']} backend, one run per row. "
-        "Thesis: FER2013, 224 x 224, 50 epochs, batch 32 (48 for some members), ImageNet "
-        "weights for every member but CAMnet (WPW).")
+        "Thesis: FER2013, 224 x 224, 50 epochs (SE-ResNeXt101 43), batch 32 (SE-ResNet34 "
+        "and SE-ResNeXt101 48), dropout 0.5 for CAMnet only, ImageNet weights for every "
+        "member but CAMnet (WPW). Deviations from the thesis: docs/papers/camnet.md "
+        "(its last table).")
     ensemble = metrics.get("ensemble")
     members = ("not run" if not ensemble else
                f"{len(ensemble['members'])} of 6 members ({', '.join(ensemble['members'])})"

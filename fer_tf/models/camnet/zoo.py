@@ -11,16 +11,22 @@ where the thesis fine-tuned PyTorch ImageNet weights (WPW in Table 6.5).
 Reproduction notes: thesis Sec. 6.2.2 puts extra dense layers before the
 classifier of some members (SE-ResNeXt101: 1024; BAM/CBAM: 2048); they are
 kept (`head_units`). Attention placement follows each module's paper: SE and
-CBAM on every block's residual branch, BAM after stages 1-3.
+CBAM on every block's residual branch, BAM after stages 1-3. Members have no
+dropout: the thesis gives its 50% for CAMnet only (Sec. 6.2.1).
+
+SE-ResNet34 uses basic blocks although Sec. 6.2.2 says it "uses bottleneck
+block": 34 weight layers are [3, 4, 6, 3] basic blocks (33 convolutions and
+the classifier); the same stages of bottleneck blocks have 50 (SE-ResNet50,
+a zoo member of its own), and the ImageNet SE-ResNet34 the thesis fine-tuned
+is a basic-block network (docs/papers/camnet.md, deviations).
 """
 
 from fer_tf.models.backbones import build_classifier
-from fer_tf.models.camnet.presets import IMAGE_SIZE, TRAINING, member_recipe
+from fer_tf.models.camnet.presets import IMAGE_SIZE, member_recipe
 from fer_tf.models.registry import register_model
 from fer_tf.models.resnet import resnet
 
 _SHAPE = (*IMAGE_SIZE, 3)
-_DROPOUT = TRAINING["dropout"]
 
 #: name -> trunk arguments (He et al. Table 1 depths; ResNeXt 32x4d).
 TRUNKS = {
@@ -45,9 +51,9 @@ APPLICATIONS = {"densenet121": "densenet121", "vgg16": "vgg16", "vgg19": "vgg19"
 
 def _register_trunk(name, arguments):
     @register_model(name, paper="camnet", input_shape=_SHAPE, num_classes=7,
-                    recipe=member_recipe(),
+                    recipe=member_recipe(name),
                     description=f"CAMnet thesis zoo: {name} on the shared ResNet trunk")
-    def build(input_shape=_SHAPE, num_classes=7, dropout=_DROPOUT):
+    def build(input_shape=_SHAPE, num_classes=7, dropout=0.0):
         return resnet(input_shape, num_classes, dropout=dropout, name=name, **arguments)
 
     build.__name__ = name
@@ -56,10 +62,10 @@ def _register_trunk(name, arguments):
 
 def _register_application(name, backbone):
     @register_model(name, paper="camnet", input_shape=_SHAPE, num_classes=7,
-                    normalization="none", recipe=member_recipe(weights="imagenet"),
+                    normalization="none", recipe=member_recipe(name, weights="imagenet"),
                     description=f"CAMnet thesis zoo: keras.applications {backbone}, "
                                 "ImageNet weights by its recipe")
-    def build(input_shape=_SHAPE, num_classes=7, weights="random", dropout=_DROPOUT,
+    def build(input_shape=_SHAPE, num_classes=7, weights="random", dropout=0.0,
               offline=None):
         return build_classifier(backbone, num_classes, input_shape, weights=weights,
                                 dropout=dropout, offline=offline)
