@@ -5,6 +5,8 @@
     python experiments/run_pathnet.py --folds all --seeds 3   # means and 95% intervals
     python experiments/run_pathnet.py --savee DIR --enterface DIR   # your copies
     python experiments/run_pathnet.py --smoke              # same code in seconds (CI)
+    python experiments/run_pathnet.py --baselines          # + Table I: MobileNetV2 and VGG19
+                                                           # fine-tuned for 10 epochs each
 
 Writes to --out (default runs/pathnet-<data>): metrics.json (per experiment and
 iteration, mean / 95% interval / n / values over seeds x folds of the
@@ -13,7 +15,10 @@ held-out frame and video accuracy), results.md (those tables beside the
 paper's 93.75% SAVEE, 87.5% eNTERFACE, 75% SAVEE->eNTERFACE training accuracy
 at iteration 3), cells/ (every seed x fold run with curves, paths, fitness),
 timing.json (times, traces, memory) and plots/ (Figs. 3-8, best paths,
-population fitness). The same command and seed write the same metrics.json.
+population fitness). With --baselines, results.md also holds Table I: final
+training losses, each with its budget (baseline epochs, PathNet iteration and
+generations) beside the paper's same quantity. The same command and seed write
+the same metrics.json. Where the run differs from the paper: docs/papers/pathnet.md.
 Wiring only: everything lives in fer_tf.models.pathnet.
 """
 
@@ -67,7 +72,9 @@ def parse_args(argv=None):
                         "(default mobilenet_v2,vgg19; 'all' for every one)")
     p.add_argument("--baseline-weights", default=None,
                    help="imagenet (Keras cache, default), random, or a weights file")
-    p.add_argument("--baseline-epochs", type=int, default=3)
+    p.add_argument("--baseline-epochs", type=int,
+                   help="fine-tune each Table I baseline for this many epochs (default: "
+                        "TABLE_I_RECIPE's 10; --smoke: 1); results.md states it")
     p.add_argument("--cache-dir", help="face-crop cache for real data")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--resume", action="store_true", help="skip experiments already done")
@@ -109,7 +116,8 @@ def main(argv=None):
                 faces=faces, synthetic=synthetic, folds=args.folds, iterations=args.iterations,
                 seed=args.seed, seeds=args.seeds, experiments=tuple(args.experiments.split(",")),
                 baselines=baselines, baseline_weights=args.baseline_weights,
-                baseline_epochs=1 if args.smoke else args.baseline_epochs,
+                baseline_epochs=(1 if args.smoke and args.baseline_epochs is None
+                                 else args.baseline_epochs),
                 overwrite=args.overwrite, resume=args.resume, cache_dir=args.cache_dir,
                 progress=not args.smoke)
     except FerTfError as e:

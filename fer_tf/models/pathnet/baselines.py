@@ -47,7 +47,9 @@ Reproduction notes:
   is the alternative (``TABLE_I_RECIPE.replace(optimizer=...)``).
 - Each (backbone, dataset) pair trains through ``fer_tf.training.fit.train``
   into the sub-run ``<out>/baselines/<backbone>/<dataset>/`` (history,
-  best checkpoint, ``result.json``); a finished sub-run is not trained again.
+  best checkpoint, ``result.json``); a finished sub-run is not trained again,
+  and one trained for another number of epochs is refused (Table I states one
+  budget per run).
 """
 
 import json
@@ -219,6 +221,14 @@ def run_baselines(faces_by_dataset, out, models, weights=None, epochs=None, fold
             if os.path.exists(done):
                 with open(done) as f:
                     result = json.load(f)
+                trained = result.get("recipe", {}).get("epochs")
+                if trained != recipe.epochs:
+                    # Table I states one budget per run, so a sub-run trained
+                    # for another number of epochs is not silently reused.
+                    raise ConfigError(
+                        f"{done}: this baseline was fine-tuned for {trained} epoch(s), "
+                        f"this run asks for {recipe.epochs}; use another --out or "
+                        f"--baseline-epochs {trained}.")
             else:
                 task = fold_task(records, fold, seed=seed)
                 shape = records.image_shape

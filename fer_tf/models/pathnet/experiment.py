@@ -35,11 +35,11 @@ import numpy as np
 from fer_tf.data import labels as labels_lib
 from fer_tf.data.protocols import stratified_kfold
 from fer_tf.errors import ConfigError, DatasetError, FerTfError
-from fer_tf.evaluation.report import RunFolder, comparison_table
+from fer_tf.evaluation.report import RunFolder
 from fer_tf.io import atomic_write_json, atomic_write_text
 from fer_tf.layers.pathnet import derive_seed
 from fer_tf.models.pathnet import results as results_lib
-from fer_tf.models.pathnet.baselines import run_baselines
+from fer_tf.models.pathnet.baselines import TABLE_I_RECIPE, run_baselines
 from fer_tf.models.pathnet.evolution import TaskData
 from fer_tf.models.pathnet.presets import PAPER
 from fer_tf.models.pathnet.results import PAPER_RESULTS
@@ -51,17 +51,6 @@ EXPERIMENTS = {
     "savee_to_savee": ("savee", "savee"),
     "enterface_to_enterface": ("enterface", "enterface"),
     "savee_to_enterface": ("savee", "enterface"),
-}
-
-#: The iteration whose figures Table I reports (Sec. IV-C2: "at iteration 3").
-PAPER_ITERATION = 3
-
-#: Table I training losses (SAVEE, eNTERFACE) of the fine-tuned baselines.
-PAPER_TABLE_I = {
-    "inception_v3": (1.777, None), "mobilenet": (1.791, None), "mobilenet_v2": (1.796, None),
-    "resnet50": (1.812, None), "resnet101": (1.827, None), "resnet152": (1.886, None),
-    "resnet50_v2": (1.787, None), "resnet101_v2": (1.772, None),
-    "resnet152_v2": (1.813, None), "vgg19": (1.792, 1.56), "pathnet": (0.22, 0.69),
 }
 
 
@@ -165,27 +154,6 @@ def task_seed(kind, name, seed, fold):
     return derive_seed(seed, fold, _name_salt(f"{kind}:{name}"))
 
 
-def table_i(baseline_losses, metrics):
-    """Markdown Table I: training loss of fine-tuned CNNs and of PathNet."""
-    rows = []
-    for name, losses in baseline_losses.items():
-        paper = PAPER_TABLE_I.get(name, (None, None))
-        rows.append({"name": name, "savee": losses.get("savee"), "paper_savee": paper[0],
-                     "enterface": losses.get("enterface"), "paper_enterface": paper[1]})
-    final = {}
-    for n, m in metrics["experiments"].items():
-        means = m["figures"]["transfer_train_loss"]["mean"]
-        final[n] = means[min(PAPER_ITERATION, len(means)) - 1]
-    rows.append({"name": "pathnet (ours, transfer)", "savee": final.get("savee_to_savee"),
-                 "paper_savee": PAPER_TABLE_I["pathnet"][0],
-                 "enterface": final.get("enterface_to_enterface"),
-                 "paper_enterface": PAPER_TABLE_I["pathnet"][1]})
-    return comparison_table(rows, columns=("savee", "paper_savee", "enterface",
-                                           "paper_enterface"),
-                            headers=["model", "loss SAVEE", "paper", "loss eNTERFACE", "paper"],
-                            digits=3)
-
-
 def _rss_mb():
     """Resident memory of this process in MiB (Linux /proc; None elsewhere)."""
     try:
@@ -211,7 +179,7 @@ def _cell(run_dir, resume, kind, seed, fold, compute, log):
 def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSettings(),
         synthetic=SyntheticVideoSettings(), folds=(0,), iterations=None, seed=0, seeds=1,
         experiments=tuple(EXPERIMENTS), baselines=(), baseline_weights=None,
-        baseline_epochs=3, overwrite=False, resume=False, cache_dir=None, progress=True,
+        baseline_epochs=None, overwrite=False, resume=False, cache_dir=None, progress=True,
         log=print):
     """Runs the experiments into the run folder `out` and returns metrics.
 
@@ -220,6 +188,9 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
     `resume=True` after a crash skips what is done. `seeds` runs the seeds
     seed, seed + 1, ...; with synthetic data each seed also draws its own
     videos. One PathTrainer (one compile) serves every task of the run.
+    `baselines` fine-tunes those Table I CNNs for `baseline_epochs` epochs
+    (None: `TABLE_I_RECIPE`'s); results.md states every budget beside the
+    paper's (`results.table_i`).
     """
     if (savee_dir is None) != (enterface_dir is None):
         raise ConfigError("Give both --savee and --enterface (real data), or neither "
@@ -242,6 +213,8 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
             resolve_imagenet_weights(model_name, baseline_weights)
     run_seeds = [int(seed) + i for i in range(int(seeds))]
     iterations = int(iterations or config.iterations)
+    if baseline_epochs is None:
+        baseline_epochs = TABLE_I_RECIPE.epochs
     fresh = not os.path.isdir(out) or not os.listdir(out) or overwrite
     run_dir = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
     data = "synthetic" if savee_dir is None else "real"
@@ -250,7 +223,7 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
                   "faces": dataclasses.asdict(faces), "synthetic": dataclasses.asdict(synthetic),
                   "folds": list(folds), "iterations": iterations, "seed": int(seed),
                   "seeds": run_seeds, "experiments": list(experiments),
-                  "baselines": list(baselines)}
+                  "baselines": list(baselines), "baseline_epochs": int(baseline_epochs)}
     run_dir.write_config(run_config)
     started = time.perf_counter()
     dirs = {"savee": savee_dir, "enterface": enterface_dir}
@@ -298,9 +271,12 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
 
     evolution_started = time.perf_counter()
     cells = {name: [] for name in experiments}
+    train_frames = {}  # of the first seed and fold, to state budgets in epochs
     for s in run_seeds:
         for fold in folds:
             tasks = {d: fold_task(faces_by_seed[s][d], fold, seed=s, name=d) for d in needed}
+            for d in needed:
+                train_frames.setdefault(d, len(tasks[d].y_train))
             scratch = {}
             for destination in shared:
                 log(f"scratch on {destination}, seed {s}, fold {fold + 1}: "
@@ -333,6 +309,12 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
     metrics = {"data": data, "detection": detection, "seeds": run_seeds,
                "folds": list(folds), "n": len(run_seeds) * len(folds),
                "iterations": iterations, "paper": PAPER_RESULTS, "scratch_shared": shared,
+               "budget": {"iterations": iterations, "generations": config.generations,
+                          "steps_per_path": config.steps_per_path,
+                          "epochs_per_path": config.epochs_per_path,
+                          "batch_size": config.batch_size,
+                          "population_size": config.population_size,
+                          "train_frames": train_frames},
                "experiments": {}}
     for name, runs in cells.items():
         src_name, dst_name = EXPERIMENTS[name]
@@ -352,14 +334,16 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
     for name, runs in cells.items():
         plots.plot_experiment(runs[0], metrics["experiments"][name], name, run_dir.plots_dir)
     plots_seconds = time.perf_counter() - plots_started
-    tables = results_lib.report(metrics)
     if baselines:
-        log(f"Table I baselines: fine-tuning {', '.join(baselines)}")
-        losses = run_baselines(faces_by_seed[run_seeds[0]], run_dir.path, baselines,
-                               weights=baseline_weights, epochs=baseline_epochs,
-                               fold=folds[0], seed=run_seeds[0], input_size=faces.crop_size)
-        metrics["table_i"] = losses
-        tables += "\n## Table I: training loss\n\n" + table_i(losses, metrics)
+        log(f"Table I baselines: fine-tuning {', '.join(baselines)} for "
+            f"{baseline_epochs} epoch(s) each")
+        metrics["table_i"] = run_baselines(
+            faces_by_seed[run_seeds[0]], run_dir.path, baselines, weights=baseline_weights,
+            epochs=baseline_epochs, fold=folds[0], seed=run_seeds[0],
+            input_size=faces.crop_size)
+        metrics["budget"].update(baseline_epochs=int(baseline_epochs),
+                                 baseline_fold=folds[0] + 1, baseline_seed=run_seeds[0])
+    tables = results_lib.report(metrics)
     atomic_write_text(run_dir.file("results.md"), tables)
     run_dir.write_metrics(metrics)
     first = memory["rss_mb_after_first_task"]

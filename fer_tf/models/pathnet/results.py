@@ -11,12 +11,26 @@ goes in a table of its own, frame-level and video-level.
 Every figure is the mean over the n = seeds x folds runs with its 95%
 confidence interval (Student t, n - 1 degrees of freedom); transfer minus
 scratch is paired run by run (same seed, fold and destination split).
+
+Table I (Sec. IV-B) is the final TRAINING loss of fine-tuned CNNs and of
+PathNet. Each of our rows states the budget that produced it, and the paper's
+column holds the same quantity: beside our PathNet destination loss at
+iteration 3 stands the paper's iteration-3 destination loss (Sec. IV-C2: 0.16
+SAVEE, 0.45 eNTERFACE, 0.59 SAVEE->eNTERFACE, compared there with Table I).
+Table I's own two PathNet rows (0.44 / 0.91 and 0.22 / 0.69) name neither an
+experiment nor an iteration and match none of those figures, so they are
+listed on their own, with no figure of ours beside them.
 """
 
 import numpy as np
 
 from fer_tf.evaluation.report import comparison_table
+from fer_tf.models.pathnet.baselines import TABLE_I_RECIPE
+from fer_tf.models.pathnet.presets import PAPER
 from fer_tf.models.pathnet.transfer import METRICS
+
+#: Where the deviations of this package from the paper are listed.
+DEVIATIONS_PAGE = "docs/papers/pathnet.md"
 
 #: The destination figures the paper states (Sec. IV-C2, Figs. 3, 5, 7), per
 #: experiment and 1-based iteration: training accuracy (%) and training loss.
@@ -32,6 +46,24 @@ PAPER_RESULTS = {
         1: {"transfer_train_accuracy": 5.0, "transfer_train_loss": 1.33},
         3: {"transfer_train_accuracy": 75.0, "transfer_train_loss": 0.59}}},
 }
+
+#: The iteration at which Sec. IV-C2 states its destination figures and sets
+#: them beside Table I ("at iteration 3").
+PAPER_ITERATION = 3
+
+#: Table I training losses (SAVEE, eNTERFACE) of the fine-tuned baselines, by
+#: the backbone standing for each row (`baselines.TABLE_I_ROWS`). The paper does
+#: not state how many epochs they were fine-tuned for.
+PAPER_TABLE_I = {
+    "inception_v3": (1.777, None), "mobilenet": (1.791, None), "mobilenet_v2": (1.796, None),
+    "resnet50": (1.812, None), "resnet101": (1.827, None), "resnet152": (1.886, None),
+    "resnet50_v2": (1.787, None), "resnet101_v2": (1.772, None),
+    "resnet152_v2": (1.813, None), "vgg19": (1.792, 1.56),
+}
+
+#: Table I's two "Our proposed system" rows (SAVEE, eNTERFACE), experiment and
+#: iteration not stated (see the module docstring).
+PAPER_TABLE_I_PATHNET = ((0.44, 0.91), (0.22, 0.69))
 
 #: Transfer-minus-scratch differences reported (paired run by run).
 DIFFERENCES = ("train_accuracy", "train_loss", "test_accuracy", "test_video_accuracy")
@@ -185,14 +217,112 @@ def difference_table(summary):
                  "held-out frame acc. (points)", "held-out video acc. (points)"])
 
 
+def _plural(count, word):
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def evaluation_budget(generations, steps_per_path, batch_size, epochs_per_path=None):
+    """'G generations/task x 2 paths x T minibatches of B', the budget of one task."""
+    if epochs_per_path is None:
+        per_path = f"{steps_per_path} minibatches of {batch_size}"
+    else:
+        per_path = f"{_plural(epochs_per_path, 'epoch')} in minibatches of {batch_size}"
+    return f"{generations} generations/task x 2 paths x {per_path}"
+
+
+def pathnet_budget(budget, iteration, dataset=None):
+    """Our PathNet budget as Table I's budget column states it: the iteration, the
+    evolution budget and, given the destination, its equivalent in epochs of the
+    destination's training frames (every path evaluation's minibatches counted)."""
+    text = (f"it. {iteration} of {budget['iterations']}; "
+            + evaluation_budget(budget["generations"], budget["steps_per_path"],
+                                budget["batch_size"], budget.get("epochs_per_path")))
+    frames = budget.get("train_frames", {}).get(dataset)
+    if frames:
+        batch = budget["batch_size"]
+        steps = budget["steps_per_path"]
+        if budget.get("epochs_per_path") is not None:
+            steps = budget["epochs_per_path"] * -(-frames // batch)
+        epochs = budget["generations"] * 2 * steps * batch / frames
+        text += f" (= {epochs:.0f} epochs of its {frames} training frames)"
+    return text
+
+
+#: The paper's PathNet budget (Sec. IV-C1), as Table I's "paper's budget" says it.
+PAPER_BUDGET = evaluation_budget(PAPER.generations, PAPER.steps_per_path, PAPER.batch_size)
+
+
+def table_i(summary):
+    """Markdown Table I: final training loss of the fine-tuned CNNs and of PathNet,
+    each beside the paper's same quantity, with both budgets stated."""
+    budget = summary["budget"]
+    epochs = budget["baseline_epochs"]
+    rows = []
+    for name, losses in summary["table_i"].items():
+        paper = PAPER_TABLE_I.get(name, (None, None))
+        rows.append({"name": name, "ours": _plural(epochs, "epoch"),
+                     "savee": losses.get("savee"), "p_savee": paper[0],
+                     "enterface": losses.get("enterface"), "p_enterface": paper[1],
+                     "paper": "epochs not stated"})
+    iteration = min(PAPER_ITERATION, summary["iterations"])
+    for name, experiment in summary["experiments"].items():
+        destination = experiment["destination"]
+        paper = PAPER_RESULTS.get(name, {})
+        value = paper.get("iterations", {}).get(iteration, {}).get("transfer_train_loss")
+        rows.append({
+            "name": f"pathnet {name} (destination)",
+            "ours": pathnet_budget(budget, iteration, destination),
+            destination: _fmt(experiment["figures"]["transfer_train_loss"], iteration - 1,
+                              1, 3),
+            f"p_{destination}": value,
+            "paper": (f"it. {iteration} of {PAPER.iterations}; {PAPER_BUDGET} "
+                      f"({paper.get('figure')}, Sec. IV-C2)" if value is not None
+                      else f"no figure at it. {iteration}")})
+    for number, (savee, enterface) in enumerate(PAPER_TABLE_I_PATHNET, 1):
+        rows.append({"name": f"pathnet, Table I's own row {number} (paper only)",
+                     "p_savee": savee, "p_enterface": enterface,
+                     "paper": "experiment and iteration not stated"})
+    recipe = TABLE_I_RECIPE
+    lines = [
+        "Final training loss, the quantity Table I reports, with the budget behind each "
+        "figure.",
+        f"Baselines: `TABLE_I_RECIPE` ({recipe.optimizer.name} "
+        f"{recipe.optimizer.learning_rate:g}, batch {recipe.batch_size}) for "
+        f"{_plural(epochs, 'epoch')}"
+        + ("" if epochs == recipe.epochs else
+           f" (the recipe's budget is {recipe.epochs}; this run overrides it)")
+        + f", fold {budget['baseline_fold']} of seed {budget['baseline_seed']}; the paper "
+        "does not state its baselines' epochs.",
+        f"PathNet: the destination's best path, its mean loss over its last T training "
+        f"minibatches at iteration {iteration}, beside the paper's figure at the same "
+        "iteration (Sec. IV-C2 states its figures at iteration 3 and sets them beside "
+        "Table I).",
+        "Table I's own PathNet rows name no experiment or iteration and match none of "
+        "Sec. IV-C2's per-iteration figures, so no figure of ours stands beside them.\n",
+    ]
+    return "\n".join(lines) + "\n" + comparison_table(
+        rows, columns=("ours", "savee", "p_savee", "enterface", "p_enterface", "paper"),
+        headers=["model", "our budget", "loss SAVEE", "paper", "loss eNTERFACE", "paper",
+                 "paper's budget"],
+        digits=3)
+
+
 def describe(summary):
-    """The lines that say what the tables' n, intervals and scratch runs are."""
+    """The lines that say what the tables' n, intervals, budget and scratch runs are."""
     seeds, folds = summary["seeds"], [f + 1 for f in summary["folds"]]
     lines = [
         f"n = {summary['n']} runs per figure (seeds {seeds} x folds {folds} of 6); "
         "a ± b is the mean and the half-width of its 95% t-interval over the n runs "
         "(no interval for n = 1)."
     ]
+    budget = summary.get("budget")
+    if budget:
+        lines.append(
+            f"Budget: {summary['iterations']} iterations, "
+            + evaluation_budget(budget["generations"], budget["steps_per_path"],
+                                budget["batch_size"], budget.get("epochs_per_path"))
+            + f", population {budget['population_size']} (the paper: {PAPER.iterations} "
+            f"iterations, {PAPER_BUDGET}, population {PAPER.population_size}).")
     for destination, names in summary["scratch_shared"].items():
         lines.append(
             f"Scratch on {destination}: one run per seed and fold, shared by "
@@ -202,7 +332,8 @@ def describe(summary):
 
 
 def report(summary):
-    """results.md: the three tables with what they mean."""
+    """results.md: the three tables with what they mean, Table I when the
+    baselines ran, and where the deviations from the paper are listed."""
     return "\n".join([
         "## PathNet transfer: destination training accuracy and loss (the paper's "
         "quantity, Sec. IV-C2)\n",
@@ -217,4 +348,7 @@ def report(summary):
         "* = the 95% interval excludes 0.\n",
         difference_table(summary),
         describe(summary),
+    ] + ([f"## Table I: training loss (Sec. IV-B)\n\n{table_i(summary)}"]
+         if summary.get("table_i") else []) + [
+        f"Deviations from the paper: {DEVIATIONS_PAGE}\n",
     ])

@@ -17,7 +17,7 @@ from fer_tf.models.pathnet.baselines import (
     face_images,
     run_baselines,
 )
-from fer_tf.models.pathnet.experiment import PAPER_TABLE_I
+from fer_tf.models.pathnet.results import PAPER_TABLE_I
 from fer_tf.training.recipes import Recipe
 from tests.helpers.fake_data import tiny_records
 
@@ -28,7 +28,7 @@ def test_table_i_rows():
     assert set(TABLE_I_BACKBONES) <= set(BACKBONES)
     assert len(set(TABLE_I_BACKBONES)) == len(TABLE_I_BACKBONES)
     # Every row we can train has the paper's loss to compare with.
-    assert set(PAPER_TABLE_I) - {"pathnet"} == set(TABLE_I_BACKBONES)
+    assert set(PAPER_TABLE_I) == set(TABLE_I_BACKBONES)
     assert "Mobilenet_v3" in UNAVAILABLE_ROWS and "mobilenet_v3" not in TABLE_I_BACKBONES
 
 
@@ -83,3 +83,7 @@ def test_one_tiny_baseline_trains_through_fit_into_its_sub_run(tmp_path, monkeyp
     monkeypatch.setattr(baselines, "finetune_one", no_training)
     assert run_baselines(faces, str(tmp_path), ["mobilenet"], weights="random", epochs=1,
                          input_size=8, recipe=recipe) == losses
+    # Table I states one budget: a sub-run of another epoch count is not reused.
+    with pytest.raises(ConfigError, match="fine-tuned for 1 epoch"):
+        run_baselines(faces, str(tmp_path), ["mobilenet"], weights="random", epochs=2,
+                      input_size=8, recipe=recipe)

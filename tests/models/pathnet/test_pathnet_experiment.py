@@ -90,3 +90,99 @@ def test_majority_vote_over_a_videos_frames():
     assert majority_vote_accuracy(logits, labels, groups) == pytest.approx(2 / 3)
     with pytest.raises(DatasetError, match="one emotion label"):
         majority_vote_accuracy(logits, np.array([0, 1, 0, 1, 1, 2, 2]), groups)
+
+
+def _stat(means):
+    return {"mean": list(means), "ci95": [None] * len(means), "n": [1] * len(means)}
+
+
+def _table_i_summary(iterations):
+    experiments = {name: {"destination": destination, "figures": {
+        "transfer_train_loss": _stat([0.1 * (k + 1) + 0.01 * i for k in range(iterations)])}}
+        for i, (name, (_, destination)) in enumerate(experiment.EXPERIMENTS.items())}
+    budget = {"iterations": iterations, "generations": 1000, "steps_per_path": 50,
+              "epochs_per_path": None, "batch_size": 16, "population_size": 20,
+              "train_frames": {"savee": 960, "enterface": 1920}, "baseline_epochs": 10,
+              "baseline_fold": 1, "baseline_seed": 0}
+    return {"iterations": iterations, "experiments": experiments, "budget": budget,
+            "table_i": {"vgg19": {"savee": 1.25, "enterface": 0.75}}}
+
+
+def _rows(markdown):
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")][1:]
+    return {cells[0]: cells for cells in
+            ([c.strip() for c in line.strip().strip("|").split("|")] for line in lines)}
+
+
+def test_table_i_sets_each_figure_beside_the_papers_same_quantity_and_budget():
+    rows = _rows(results.table_i(_table_i_summary(iterations=4)))
+    assert rows["vgg19"] == ["vgg19", "10 epochs", "1.250", "1.792", "0.750", "1.560",
+                             "epochs not stated"]
+    # PathNet: our destination loss at iteration 3 beside the paper's iteration-3
+    # figures of Sec. IV-C2 (Figs. 3b, 5b, 7b), not Table I's unlabelled 0.22 / 0.69.
+    budget = "it. 3 of 4; 1000 generations/task x 2 paths x 50 minibatches of 16"
+    savee = rows["pathnet savee_to_savee (destination)"]
+    assert savee[1] == budget + " (= 1667 epochs of its 960 training frames)"
+    assert savee[2:6] == ["0.300", "0.160", "-", "-"] and savee[6].startswith(budget[:7])
+    enterface = rows["pathnet enterface_to_enterface (destination)"]
+    assert enterface[1] == budget + " (= 833 epochs of its 1920 training frames)"
+    assert enterface[2:6] == ["-", "-", "0.310", "0.450"]
+    assert rows["pathnet savee_to_enterface (destination)"][4:6] == ["0.320", "0.590"]
+    own = [r for name, r in rows.items() if "Table I's own row" in name]
+    assert [r[1:6] for r in own] == [["-", "-", "0.440", "-", "0.910"],
+                                     ["-", "-", "0.220", "-", "0.690"]]
+
+
+def test_table_i_labels_a_shorter_budget_and_puts_no_other_iteration_beside_it():
+    summary = _table_i_summary(iterations=1)
+    summary["budget"]["baseline_epochs"] = 1
+    text = results.table_i(summary)
+    rows = _rows(text)
+    assert rows["vgg19"][1] == "1 epoch" and "the recipe's budget is 10" in text
+    assert rows["pathnet savee_to_savee (destination)"][2:4] == ["0.100", "-"]
+    # The paper states SAVEE->eNTERFACE at iteration 1 too (Fig. 7: 1.33).
+    assert rows["pathnet savee_to_enterface (destination)"][4:6] == ["0.120", "1.330"]
+
+
+def test_baselines_default_to_the_recipes_epochs_and_the_report_links_the_deviations(
+        tmp_path, monkeypatch):
+    import importlib.util
+    import os
+
+    from fer_tf.models.pathnet.baselines import TABLE_I_RECIPE
+
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "..", "experiments",
+                          "run_pathnet.py")
+    spec = importlib.util.spec_from_file_location("run_pathnet", script)
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    assert cli.parse_args([]).baseline_epochs is None  # -> the recipe's, not a CLI literal
+    asked = {}
+
+    def fake_baselines(faces, out, models, epochs, **kwargs):
+        asked["epochs"] = epochs
+        return {m: {d: 1.5 for d in faces} for m in models}
+
+    monkeypatch.setattr(experiment, "run_baselines", fake_baselines)
+    metrics = experiment.run(str(tmp_path), config=TINY,
+                             faces=experiment.FaceSettings(crop_size=8),
+                             synthetic=experiment.SMOKE_VIDEOS,
+                             experiments=("savee_to_savee",), baselines=("mobilenet",),
+                             baseline_weights="random", progress=False, log=lambda *a: None)
+    assert asked["epochs"] == TABLE_I_RECIPE.epochs == 10
+    assert metrics["budget"]["baseline_epochs"] == 10
+    report = (tmp_path / "results.md").read_text()
+    assert _rows(report)["mobilenet"][1] == "10 epochs"
+    assert report.rstrip().endswith("Deviations from the paper: docs/papers/pathnet.md")
+
+
+def test_the_deviations_page_exists_and_ends_with_its_table():
+    import os
+
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "..")
+    with open(os.path.join(root, results.DEVIATIONS_PAGE), encoding="utf-8") as f:
+        lines = f.read().strip().splitlines()
+    header = lines.index("| the paper says | fer_tf does | why |")
+    rows = lines[header + 2:]
+    assert rows and all(row.startswith("| ") and row.count(" | ") >= 2 for row in rows)
+    assert any("TABLE_I_RECIPE" in row and "10 epochs" in row for row in rows)
