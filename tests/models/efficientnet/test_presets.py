@@ -114,13 +114,18 @@ def test_fer2013_csv_layout_gives_training_publictest_privatetest(tmp_path):
 
 def test_each_budget_reaches_the_recipe():
     from fer_tf.models.efficientnet.experiment import SETTINGS, settings_recipe
+    from fer_tf.training.precision import choose_precision
 
-    paper = settings_recipe(SETTINGS["paper"])
+    on_gpu, on_cpu = choose_precision(gpu=True), choose_precision(gpu=False)
+    assert {s.precision for s in SETTINGS.values()} == {"auto"}
+    paper = settings_recipe(SETTINGS["paper"], precision=on_gpu)
     assert (paper.epochs, paper.batch_size, paper.patience, paper.mixed_precision,
             paper.precise_bn_batches) == (60, 128, 10, True, 0)
+    # Table I's mixed precision only where there is a GPU: float32 on a CPU.
+    assert settings_recipe(SETTINGS["paper"], precision=on_cpu).mixed_precision is False
     # The synthetic CPU run from random weights: Table I's 60 epochs at 48 px,
     # precise BN and no early stopping (stated in its report).
-    synthetic = settings_recipe(SETTINGS["synthetic"])
+    synthetic = settings_recipe(SETTINGS["synthetic"], precision=on_cpu)
     assert (synthetic.epochs, synthetic.batch_size, synthetic.patience,
             synthetic.mixed_precision, synthetic.precise_bn_batches) == (60, 16, None, False, 8)
     assert synthetic.train_transform.resize == (55, 55), "256 : 224 of 48"
