@@ -4,7 +4,10 @@ Accuracy, per-class precision/recall/F1 with support, macro and weighted
 averages, and the confusion matrix. For k-fold protocols (CK+ 10-fold, JAFFE
 leave-one-subject-out, SAVEE/eNTERFACE 6-fold) the per-fold confusion
 matrices are summed and every figure is derived from the sum, with the
-per-fold accuracies kept for mean/std.
+per-fold accuracies kept for mean/std. Papers that report "the average
+performance across the ten models" (landmark paper Sec. II) are compared by
+the mean over folds, `fold_mean_interval`; the pooled accuracy is a
+different average whenever folds differ in size.
 """
 
 import numpy as np
@@ -90,4 +93,33 @@ def wilson_interval(accuracy, n, z=1.96):
 def wilson_text(accuracy, n):
     """`wilson_interval` in percent as "low-high" ("" without test images)."""
     low, high = wilson_interval(accuracy, n)
+    return "" if low is None else f"{100 * low:.1f}-{100 * high:.1f}"
+
+
+def fold_mean_interval(fold_accuracies, confidence=0.95):
+    """(mean, lower, upper): the mean of per-fold accuracies and its Student-t
+    interval over the folds (n - 1 degrees of freedom, sample standard
+    deviation), clipped to [0, 1]; the bounds are None for fewer than two
+    folds.
+
+    The folds are the sampling units: this interval covers how the figure
+    varies from fold to fold (test subjects and the model trained without
+    them), which `wilson_interval` on the pooled test images does not.
+    """
+    values = np.asarray(list(fold_accuracies), dtype=np.float64)
+    if values.size == 0:
+        return (None, None, None)
+    mean = float(values.mean())
+    if values.size < 2:
+        return (mean, None, None)
+    from scipy import stats
+
+    half = (stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1)
+            / np.sqrt(values.size))
+    return (mean, float(max(0.0, mean - half)), float(min(1.0, mean + half)))
+
+
+def fold_mean_text(fold_accuracies):
+    """`fold_mean_interval`'s bounds in percent as "low-high" ("" under two folds)."""
+    _, low, high = fold_mean_interval(fold_accuracies)
     return "" if low is None else f"{100 * low:.1f}-{100 * high:.1f}"

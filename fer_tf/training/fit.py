@@ -47,6 +47,11 @@ BEST_JSON = "best.json"
 #: backup (`PersistClock`); a crash redoes at most this much.
 CHECKPOINT_INTERVAL_S = 30.0
 STAGE_DONE = "stage.json"
+#: What the best checkpoint "monitors" when there is no validation data: the
+#: epoch number, so the latest epoch is always kept. A run without a
+#: validation split trains its fixed epoch budget and ends with its last
+#: weights (no early stopping, no selection on training metrics).
+LAST_EPOCH = "epoch"
 
 
 def set_seed(seed):
@@ -265,7 +270,7 @@ class AtomicBestCheckpoint(keras.callbacks.Callback):
         self._pending = None
 
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
+        value = epoch + 1 if self.monitor == LAST_EPOCH else (logs or {}).get(self.monitor)
         if value is None:
             raise ConfigError(f"The monitored metric {self.monitor!r} is not among this "
                               f"model's metrics {sorted(logs or {})}; set the recipe's "
@@ -499,9 +504,15 @@ def _stage_run(run, index, stage, num_stages):
 
 
 def _monitor_for(stage_monitor, has_val):
+    """The metric a plateau schedule watches: the training one without validation data."""
     if not has_val and stage_monitor.startswith("val_"):
         return stage_monitor[len("val_"):]
     return stage_monitor
+
+
+def _selection(monitor, mode, has_val):
+    """(monitor, mode) of the best checkpoint: the latest epoch without validation data."""
+    return (monitor, mode) if has_val else (LAST_EPOCH, "max")
 
 
 def train(build_model, train_data, val_data, run, recipe, strategy=None,
@@ -516,8 +527,9 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
         train_data: a `tf.data.Dataset` of batches, or an (x, y) tuple of
             arrays (batched by `recipe.batch_size`, shuffled by Keras; the
             NumPy path that also runs under the JAX backend).
-        val_data: the same kinds, or None (the monitor then falls back to the
-            training metric).
+        val_data: the same kinds, or None: then every stage trains its full
+            epoch budget (no early stopping) and keeps its last weights
+            (`LAST_EPOCH`); a plateau schedule watches the training metric.
         run: `fer_tf.evaluation.report.RunFolder`.
         recipe: `fer_tf.training.recipes.Recipe`.
         strategy: a `tf.distribute.Strategy` (TensorFlow backend only).
@@ -566,9 +578,11 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
                 _restore(model, folder.best_checkpoint)
             if len(stages) > 1:
                 atomic_save_model(model, folder.checkpoints_dir + "/final.weights.h5")
-                atomic_write_json(done, {"stage": stage.name, "monitor": monitor,
-                                         "best": read_best(folder.best_checkpoint, monitor,
-                                                           mode, folder.read_history_rows())})
+                select, select_mode = _selection(monitor, mode, val_data is not None)
+                atomic_write_json(done, {"stage": stage.name, "monitor": select,
+                                         "best": read_best(folder.best_checkpoint, select,
+                                                           select_mode,
+                                                           folder.read_history_rows())})
         for row in folder.read_history_rows():
             rows.append(dict(row, epoch=row["epoch"] + offset, stage=index + 1))
         offset += stage.epochs
@@ -611,7 +625,10 @@ def _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monito
         # and traces the step twice (CAMnet34's first step: 70 s -> 38 s).
         model.optimizer.build(model.trainable_variables)
     patience = stage.patience if stage.patience is not None else recipe.patience
-    cbs = build_callbacks(folder, monitor=monitor, mode=mode, patience=patience,
+    select, select_mode = _selection(monitor, mode, val_data is not None)
+    if val_data is None:
+        patience = None
+    cbs = build_callbacks(folder, monitor=select, mode=select_mode, patience=patience,
                           extra=list(callbacks) + recipes_lib.schedule_callbacks(
                               opt_config, monitor, mode),
                           checkpoint_interval=checkpoint_interval)

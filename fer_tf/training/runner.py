@@ -43,6 +43,17 @@ DATASET_PROTOCOLS = {
     "jaffe": ("loso", {}),
 }
 
+#: Share of the training part held out for validation (early stopping and the
+#: best checkpoint) when the protocol names no validation split: whole
+#: subjects where the records have them, else a class-stratified sample. The
+#: landmark paper trains CK+ and JAFFE on all nine other folds and SFEW on all
+#: of Train (Sec. II), so those hold out nothing by default and train their
+#: fixed epoch budget, keeping the last weights (`fit.train` without
+#: validation data); `--val-fraction` asks for a split. FER2013 selects on
+#: PublicTest, and on this share of Training only in a copy without it.
+DEFAULT_VAL_FRACTIONS = {"synthetic": 0.15, "fer2013": 0.10, "sfew": 0.0, "ckplus": 0.0,
+                         "jaffe": 0.0}
+
 #: Face detection used by default on each real dataset's images: FER2013's
 #: 48x48 images are already face crops; the others are whole frames.
 DEFAULT_DETECTORS = {"fer2013": "none", "ckplus": "haar", "jaffe": "haar", "sfew": "haar"}
@@ -64,6 +75,10 @@ class DataOptions:
             model's input size, except FER2013 without a detector, kept at
             its native 48x48 (the pipeline resizes each batch; 35,887 crops
             at 224x224x3 would take 5.4 GB).
+        val_fraction: float in [0, 1) or None. share of the training part
+            held out for validation where the protocol has no validation
+            split (None: `DEFAULT_VAL_FRACTIONS`; 0: none, a fixed epoch
+            budget keeping the last weights).
     """
 
     detector: str = None
@@ -73,6 +88,7 @@ class DataOptions:
     cache_dir: str = None
     max_train_images: int = None
     crop_size: tuple = None
+    val_fraction: float = None
 
 
 def _class_set(num_classes):
@@ -133,33 +149,60 @@ def has_splits(records, names):
     return records.split is not None and set(names) <= set(np.unique(records.split))
 
 
-def split_records(records, dataset, fold=0, seed=0, max_train_images=None):
+def split_records(records, dataset, fold=0, seed=0, max_train_images=None,
+                  val_fraction=None):
     """(train, val, test) Records for the dataset's protocol and fold index.
 
-    Where the protocol has no validation split, whole subjects of the
-    training part are held out for checkpoint selection (never test ones).
+    Train is the protocol's whole training part (landmark paper Sec. II: the
+    nine other CK+ folds, the nine other JAFFE subjects, all of SFEW Train)
+    unless `val_fraction` (None: `DEFAULT_VAL_FRACTIONS[dataset]`) holds
+    some of it out for validation: whole subjects where the records have
+    subject ids (never test ones), else a class-stratified sample. A
+    protocol's own validation split (FER2013 PublicTest) is used as is. val
+    is None when nothing is held out (or too little data to hold any out).
     """
     name, kwargs = DATASET_PROTOCOLS[dataset]
+    val_fraction = _val_fraction(dataset, val_fraction)
     folds = _folds(records, name, kwargs, seed)
     if not 0 <= fold < len(folds):
         raise ConfigError(f"{dataset} has {len(folds)} folds; --fold must be in "
                           f"[0, {len(folds) - 1}] or 'all'.")
     f = folds[fold]
     train, test = records.subset(f.train), records.subset(f.test)
+    val = None
     if f.val is not None:
         val = records.subset(f.val)
+    elif val_fraction == 0.0:
+        pass
     elif train.subjects is not None and len(np.unique(train.subjects)) >= 3:
-        inner = protocols.subject_holdout(train, test_fraction=0.15, seed=seed + 1)[0]
+        inner = protocols.subject_holdout(train, test_fraction=val_fraction, seed=seed + 1)[0]
         train, val = train.subset(inner.train), train.subset(inner.test)
     elif train.subjects is None and len(train) >= 20:
-        held = _stratified_sample(train.labels, max(1, len(train) // 10), seed + 1)
+        held = _stratified_sample(train.labels, max(1, int(round(len(train) * val_fraction))),
+                                  seed + 1)
         rest = np.setdiff1d(np.arange(len(train)), held)
         train, val = train.subset(rest), train.subset(held)
-    else:
-        val = None
     if max_train_images and len(train) > max_train_images:
         train = train.subset(_stratified_sample(train.labels, max_train_images, seed))
     return train, val, test
+
+
+def _val_fraction(dataset, val_fraction):
+    if val_fraction is None:
+        return DEFAULT_VAL_FRACTIONS.get(dataset, 0.0)
+    if not 0.0 <= float(val_fraction) < 1.0:
+        raise ConfigError(f"--val-fraction must be in [0, 1), got {val_fraction}.")
+    return float(val_fraction)
+
+
+def stopping_rule(val_size, patience=None):
+    """One line for config.json and reports: how each training stage ends."""
+    if not val_size:
+        return ("no validation split: every stage trains its full epoch budget and "
+                "keeps its last weights")
+    stop = f"early stopping (patience {patience}) and " if patience else ""
+    return (f"{stop}the best checkpoint selected on {val_size} held-out validation images "
+            "(never test ones)")
 
 
 def _stratified_sample(labels, n, seed):
@@ -278,7 +321,7 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
     folds = (list(range(fold_count(records, dataset, seed))) if fold == "all"
              else [int(fold)])
     for k in folds:
-        split_records(records, dataset, k, seed)
+        split_records(records, dataset, k, seed, val_fraction=data.val_fraction)
     config = {
         "model": model_name, "paper": spec.paper, "dataset": dataset,
         "data_dir": None if data_dir is None else os.path.abspath(data_dir),
@@ -292,7 +335,8 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
         config["splits_used"] = {
             "train": "Training", "report": "PrivateTest",
             "select": ("PublicTest" if has_splits(records, ("PublicTest",))
-                       else "10% of Training, stratified (this copy has no PublicTest)")}
+                       else f"{_val_fraction(dataset, data.val_fraction):.0%} of Training, "
+                            "stratified (this copy has no PublicTest)")}
     chief = fit.is_chief()
     if chief:
         run = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
@@ -307,7 +351,8 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
     with_landmarks = uses_landmarks(recipe)
 
     def train_fold(k, fold_run):
-        train, val, test = split_records(records, dataset, k, seed, data.max_train_images)
+        train, val, test = split_records(records, dataset, k, seed, data.max_train_images,
+                                         data.val_fraction)
         train_ds, val_ds = _pipelines(recipe, train, val, input_shape, seed + k,
                                       with_landmarks)
 
@@ -339,6 +384,8 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
         return {"chief": False}
     config["train_seconds"] = round(time.time() - start, 1)
     config["split_sizes"] = {str(k): v["split_sizes"] for k, v in results.items()}
+    config["stopping"] = stopping_rule(max(v["split_sizes"]["val"] for v in results.values()),
+                                       recipe.patience)
     run.write_config(config)
     return evaluate_run(run.path, records=records)
 
@@ -369,7 +416,8 @@ def predict_probabilities(model, ds):
 
 
 def evaluate_run(path, records=None, batch_size=128):
-    """Evaluates a run's best checkpoints on its held-out test sets.
+    """Evaluates a run's checkpoints (best on validation, or the last epoch's
+    without a validation split) on its held-out test sets.
 
     Members are combined by summing their softmax outputs (landmark paper
     Eq. 4; each member's own metrics are kept too); folds by summing their
@@ -405,7 +453,8 @@ def evaluate_run(path, records=None, batch_size=128):
         fold_metrics = metrics_lib.classification_metrics(test.labels, ensemble.argmax(-1),
                                                           test.class_names)
         if recipe.members > 1:
-            fold_metrics["members"] = {
+            # Each member alone; "members" is the run's member count.
+            fold_metrics["member_accuracy"] = {
                 str(m): metrics_lib.classification_metrics(
                     test.labels, p.argmax(-1), test.class_names)["accuracy"]
                 for m, p in enumerate(member_probs)}

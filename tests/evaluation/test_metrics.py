@@ -45,3 +45,23 @@ def test_wilson_interval():
     low, high = metrics.wilson_interval(1.0, 10)
     assert high == pytest.approx(1.0) and low == pytest.approx(0.7225, abs=1e-4)
     assert metrics.wilson_interval(0.5, 0) == (None, None)
+
+
+def test_fold_mean_interval_is_a_student_t_interval_over_folds():
+    from scipy import stats
+
+    folds = [0.8, 0.6, 0.7]
+    mean, low, high = metrics.fold_mean_interval(folds)
+    half = stats.t.ppf(0.975, 2) * np.std(folds, ddof=1) / np.sqrt(3)
+    assert mean == pytest.approx(0.7) and (low, high) == pytest.approx((0.7 - half, 0.7 + half))
+    assert metrics.fold_mean_text(folds) == "45.2-94.8"
+    # Clipped to [0, 1]; one fold has no interval; none has no mean.
+    assert metrics.fold_mean_interval([1.0, 0.9])[2] == 1.0
+    assert metrics.fold_mean_interval([0.4]) == (pytest.approx(0.4), None, None)
+    assert metrics.fold_mean_interval([]) == (None, None, None)
+    assert metrics.fold_mean_text([0.4]) == ""
+    # Pooled and fold-mean accuracies differ when folds differ in size.
+    pooled = metrics.aggregate_folds([([0] * 10, [0] * 8 + [1] * 2),
+                                      ([0] * 30, [0] * 18 + [1] * 12)], ("a", "b"))
+    assert pooled["accuracy"] == pytest.approx(26 / 40)
+    assert pooled["fold_accuracy_mean"] == pytest.approx(0.7)

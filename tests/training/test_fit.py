@@ -451,3 +451,37 @@ def test_precise_bn_recipe_recalibrates_before_each_validation(tmp_path):
         model, _ = fit.train(_bn_model, (x, y), (x, y), run, recipe, verbose=0)
         mean = model.get_layer("bn").moving_mean.numpy()
         assert np.abs(mean - near).max() < 0.6, (batches, mean)
+
+
+def test_without_validation_data_the_full_budget_runs_and_the_last_weights_are_kept(tmp_path):
+    """No validation split (the landmark paper's protocols): neither early
+    stopping nor checkpoint selection may watch the training loss. A spy
+    biases the output towards class 0 more every epoch, so the training
+    loss rises: the old fallback stopped after two epochs and kept epoch 1."""
+    fit.set_seed(0)
+    run = RunFolder(tmp_path / "run", create=True)
+    train_ds, _ = _data()
+    recipe = Recipe(name="rising", epochs=4, batch_size=8,
+                    optimizer=OptimizerConfig("adam", 1e-6), patience=1, monitor="val_loss",
+                    mode="min")
+    last = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            dense = self.model.layers[-1]
+            dense.bias.assign(np.array([3.0 * (epoch + 1), 0.0, 0.0], np.float32))
+
+        def on_epoch_end(self, epoch, logs=None):
+            last[:] = [w.copy() for w in self.model.get_weights()]
+
+    model, history = fit.train(_tiny_model, train_ds, None, run, recipe, verbose=0,
+                               callbacks=[Spy()])
+    assert np.all(np.diff(history["loss"]) > 0), "the training loss rose every epoch"
+    assert history["epoch"] == [1, 2, 3, 4], "the whole epoch budget, no early stopping"
+    with open(run.file("checkpoints", "best.json")) as f:
+        best = json.load(f)
+    assert best["monitor"] == fit.LAST_EPOCH and best["epoch"] == 4
+    saved = keras.saving.load_model(run.best_checkpoint).get_weights()
+    for kept, on_disk, final in zip(model.get_weights(), saved, last):
+        np.testing.assert_array_equal(kept, final)
+        np.testing.assert_array_equal(on_disk, final)

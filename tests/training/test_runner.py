@@ -133,3 +133,89 @@ def test_input_size_scales_the_recipe_resize_and_crop():
     assert small.train_transform.resize == (110, 110) and small.train_transform.crop == (96, 96)
     assert small.eval_transform.resize == (96, 96) and small.eval_transform.crop is None
     assert scale_transforms(recipe, (224, 224), (224, 224)) is recipe
+
+
+def _subjects(records, indices=None):
+    return set(records.subjects if indices is None else records.subjects[indices])
+
+
+def test_landmark_protocols_train_on_every_other_subject_by_default():
+    """Landmark paper Sec. II: JAFFE trains on the nine other subjects, CK+ on
+    the nine other folds, SFEW on all of Train; nothing is held out unless
+    asked (the old splitter took 1 of JAFFE's 9 training subjects away)."""
+    from fer_tf.data.protocols import leave_one_subject_out, subject_kfold
+    from fer_tf.training.runner import split_records
+    from tests.helpers.fake_data import tiny_records
+
+    jaffe = tiny_records(n_subjects=10, per_class=1)
+    for k, fold in enumerate(leave_one_subject_out(jaffe)):
+        train, val, test = split_records(jaffe, "jaffe", k)
+        (held_out,) = _subjects(test)
+        assert val is None
+        assert _subjects(train) == _subjects(jaffe) - {held_out}
+        assert len(train) + len(test) == len(jaffe)
+        np.testing.assert_array_equal(train.labels, jaffe.labels[fold.train])
+
+    ck = tiny_records(n_subjects=13, per_class=1)
+    for k, fold in enumerate(subject_kfold(ck, k=10)):
+        train, val, test = split_records(ck, "ckplus", k)
+        assert val is None and len(train) == len(fold.train)
+        assert _subjects(train) == _subjects(ck) - _subjects(test)
+
+    split = np.array(["Train"] * 12 + ["Val"] * 6)
+    sfew = tiny_records(n_subjects=6, per_class=1, split=split)
+    sfew.subjects = None
+    train, val, test = split_records(sfew, "sfew")
+    assert val is None and len(train) == 12 and len(test) == 6
+
+
+def test_a_validation_split_must_be_asked_for_and_takes_whole_training_subjects():
+    from fer_tf.errors import ConfigError
+    from fer_tf.training.runner import DataOptions, split_records
+    from tests.helpers.fake_data import tiny_records
+
+    jaffe = tiny_records(n_subjects=10, per_class=1)
+    train, val, test = split_records(jaffe, "jaffe", 3, val_fraction=0.25)
+    assert len(_subjects(val)) == 2 and not _subjects(val) & _subjects(train)
+    assert _subjects(train) | _subjects(val) == _subjects(jaffe) - _subjects(test)
+    # The CLI's embedded data keeps its own validation subjects by default.
+    assert split_records(tiny_records(n_subjects=8), "synthetic")[1] is not None
+    assert DataOptions().val_fraction is None
+    for bad in (1.0, -0.1):
+        with pytest.raises(ConfigError, match="val-fraction"):
+            split_records(jaffe, "jaffe", 0, val_fraction=bad)
+
+
+def test_evaluate_run_sums_member_probabilities_eq_4(tmp_path, monkeypatch):
+    """Eq. 4: argmax of the SUMMED softmax outputs. The two members below are
+    built so that the sum picks the true class y while the element-wise
+    maximum picks y + 1 (and the mean agrees with the sum): each member
+    alone is always wrong, the ensemble always right."""
+    from fer_tf.evaluation.report import RunFolder
+    from fer_tf.training import runner
+    from fer_tf.training.recipes import Recipe
+
+    synthetic = {"num_subjects": 4, "images_per_class": 1, "size": 16}
+    records, _ = runner.load_records("synthetic", num_classes=7, synthetic=synthetic,
+                                     input_shape=(16, 16, 1))
+    _, _, test = runner.split_records(records, "synthetic")
+    y = test.labels
+    c = records.num_classes
+    member_a = np.zeros((len(y), c))
+    member_b = np.zeros((len(y), c))
+    rows = np.arange(len(y))
+    member_a[rows, y], member_a[rows, (y + 1) % c] = 0.4, 0.6
+    member_b[rows, y], member_b[rows, (y + 1) % c], member_b[rows, (y + 2) % c] = 0.4, 0.1, 0.5
+    assert (np.maximum(member_a, member_b).argmax(-1) != y).all()
+
+    run = RunFolder(tmp_path / "run", create=True)
+    run.write_config({"model": "baseline_cnn", "dataset": "synthetic", "data_dir": None,
+                      "folds": [0], "seed": 0, "input_shape": [16, 16, 1],
+                      "num_classes": c, "synthetic": synthetic,
+                      "recipe": Recipe(members=2).to_dict()})
+    monkeypatch.setattr(runner, "_load", lambda path, where: path)
+    monkeypatch.setattr(runner, "predict_probabilities",
+                        lambda path, ds: member_a if "members/0" in path else member_b)
+    metrics = runner.evaluate_run(run.path, records=records)
+    assert metrics["accuracy"] == 1.0
+    assert metrics["member_accuracy"] == {"0": 0.0, "1": 0.0} and metrics["members"] == 2

@@ -39,6 +39,14 @@ def test_member_recipes_scale_the_papers_budgets():
     assert [s.patience for s in own.stages] == [0, None, None], "run in full"
     assert exp.default_budget("synthetic").landmark_epochs == exp.SYNTHETIC["landmark_epochs"]
     assert exp.default_budget("ckplus").landmark_epochs is None
+    # The paper's training set by default; a validation split is asked for.
+    assert exp.default_budget("jaffe").val_fraction == 0.0
+    assert exp.default_budget("jaffe", val_fraction=0.2).val_fraction == 0.2
+    # Sec. III-D3's one head + fine-tuning budget, split 10% / 90% by fer_tf.
+    for dataset, paper in presets.PAPER_EPOCHS.items():
+        epochs = presets.EPOCHS[dataset]
+        assert epochs["head"] + epochs["finetune"] == paper["head_and_finetune"]
+        assert epochs["head"] == round(presets.HEAD_SHARE * paper["head_and_finetune"])
     assert exp.member_recipe("baseline", "ckplus", None,
                              exp.Budget(epochs_scale=0.2, landmark_epochs=200)).epochs == 80
 
@@ -89,6 +97,9 @@ def test_summaries_by_hand():
     assert out["accuracy"] == pytest.approx(3 / 5)
     assert out["fold_accuracies"] == pytest.approx([2 / 3, 1 / 2])
     assert out["members"] == pytest.approx({"a": 4 / 5, "b": 1 / 5})
+    # Table I's average: the mean over folds, beside the pooled 3/5.
+    assert out["fold_accuracy_mean"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+    assert out["member_fold_accuracies"]["a"] == pytest.approx([2 / 3, 1.0])
     assert np.asarray(out["confusion_matrix"]).tolist() == [[1, 0, 0], [0, 1, 0],
                                                             [1, 1, 1]]
 
