@@ -100,6 +100,7 @@ def _cmd_train(args):
     data = DataOptions(detector=args.detector, margin=args.margin,
                        interpolation=args.interpolation, clahe=args.clahe,
                        cache_dir=args.cache_dir, max_train_images=args.max_train_images,
+                       val_fraction=args.val_fraction,
                        crop_size=tuple(args.crop_size) if args.crop_size else None)
     metrics = train_run(args.model, args.out, dataset=args.dataset, data_dir=args.data_dir,
                         seed=args.seed, fold=args.fold, overwrite=args.overwrite,
@@ -310,6 +311,11 @@ def build_parser():
     g.add_argument("--cache-dir", help="face-crop cache folder")
     g.add_argument("--max-train-images", type=_positive_int,
                    help="stratified subset of the training split (CPU budgets)")
+    g.add_argument("--val-fraction", type=float,
+                   help="share of the training subjects held out for early stopping where "
+                        "the protocol has no validation split (default: 0 for ckplus, "
+                        "jaffe, sfew - the whole training part, full epoch budget, last "
+                        "weights; 0.15 for synthetic)")
     g.add_argument("--synthetic-subjects", type=_positive_int,
                    help="subjects of the embedded data (default 24)")
     g.add_argument("--synthetic-per-class", type=_positive_int,
