@@ -5,7 +5,8 @@ Importing TensorFlow prints C++ log lines (oneDNN notices, CUDA probing,
 descriptor 2, below Python's `sys.stderr`, so `TF_CPP_MIN_LOG_LEVEL` alone
 does not hide them all. `quiet_tensorflow()` raises the log levels and
 imports TensorFlow and Keras with descriptor 2 pointed at /dev/null, then
-restores it; with `verbose=True` it changes nothing.
+restores it; with `verbose=True` it changes nothing. `import fer_tf` imports
+them the same way (`import_quietly`); FER_TF_VERBOSE=1 shows the lines.
 """
 
 import contextlib
@@ -34,13 +35,14 @@ def _stderr_to_devnull():
         os.close(devnull)
 
 
-def quiet_tensorflow(verbose=False):
-    """Imports TensorFlow (when installed) and Keras without start-up noise."""
-    if verbose:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    warnings.filterwarnings("ignore", module="keras")
+def import_quietly():
+    """Imports TensorFlow (when installed) and Keras with descriptor 2 silenced,
+    once: `import fer_tf` calls it, unless FER_TF_VERBOSE=1. Returns the
+    tensorflow module or None."""
+    if os.environ.get("FER_TF_VERBOSE") == "1":
+        import keras  # noqa: F401
+        return sys.modules.get("tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with _stderr_to_devnull():
         try:
             import tensorflow as tf
@@ -50,6 +52,17 @@ def quiet_tensorflow(verbose=False):
         if tf is not None:
             # Device discovery probes CUDA and logs its failure on CPU machines.
             tf.config.list_physical_devices()
+    return tf
+
+
+def quiet_tensorflow(verbose=False):
+    """Imports TensorFlow (when installed) and Keras without start-up noise."""
+    if verbose:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    warnings.filterwarnings("ignore", module="keras")
+    tf = import_quietly()
     if tf is not None:
         tf.get_logger().setLevel(logging.ERROR)
     try:

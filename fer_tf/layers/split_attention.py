@@ -142,6 +142,9 @@ class SplitAttention(keras.layers.Layer):
     def build(self, input_shape):
         channels = int(input_shape[-1])
         radix, sizes, k = self.radix, self.cardinal_sizes, self.kernel_size
+        if channels < radix * self.cardinality:
+            raise ValueError(f"{self.name}: {channels} input channels cannot feed "
+                             f"radix x cardinality = {radix * self.cardinality} groups")
         wide = self.filters * radix
         # ResNeSt: inter_channels = max(in_channels * radix // reduction, 32).
         self.inter_channels = max(channels * radix // self.reduction, self.min_inter)

@@ -65,18 +65,25 @@ def register_model(name, paper, input_shape, num_classes, normalization="unit",
     return wrap
 
 
-def _load_all():
+def load_all():
+    """Imports every model module, registering its builders and classes. On a
+    machine without TensorFlow (JAX only), a module that needs it is skipped:
+    its models cannot be built there anyway."""
     for module in _MODEL_MODULES:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != "tensorflow":
+                raise
 
 
 def list_models():
-    _load_all()
+    load_all()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
 def get_spec(name):
-    _load_all()
+    load_all()
     if name not in _REGISTRY:
         raise ConfigError(f"Unknown model {name!r}; registered models: "
                           f"{', '.join(sorted(_REGISTRY))}.")
