@@ -11,6 +11,11 @@ import json
 import os
 import shutil
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: run folders are not locked
+    fcntl = None
+
 import numpy as np
 
 from fer_tf.errors import ConfigError
@@ -32,8 +37,46 @@ def atomic_savefig(fig, path, dpi=120):
 RUN_MARKER = "fer_tf_run"
 
 
+#: The lock file a writing process holds in its run folder (`lock_run_folder`).
+LOCK = ".fer_tf.lock"
+_HELD_LOCKS = {}
+
+
+def lock_run_folder(path):
+    """Holds an exclusive lock on the run folder `path` until this process ends.
+
+    The lock is an flock(2) on `path/.fer_tf.lock`, which holds the writer's
+    PID. A second writer is refused in one line naming that PID. The kernel
+    drops the lock when its process dies, however it dies, so a lock file
+    left by a killed run is stale by construction and the next run takes it.
+    Re-entrant within one process.
+    """
+    path = os.path.abspath(path)
+    if fcntl is None or path in _HELD_LOCKS:
+        return
+    os.makedirs(path, exist_ok=True)
+    handle = open(os.path.join(path, LOCK), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigError(f"{path} is being written by another fer_tf process (PID "
+                          f"{holder}); wait for it to end or choose another --out.") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    _HELD_LOCKS[path] = handle
+
+
+def _entries(path):
+    return [e for e in os.listdir(path) if e != LOCK]
+
+
 def _only_empty_folders(path):
-    return all(not files for _, _, files in os.walk(path))
+    return all(not [f for f in files if f != LOCK] for _, _, files in os.walk(path))
 
 
 def has_run_config(path):
@@ -79,14 +122,15 @@ class RunFolder:
     def _create(self, overwrite, resume):
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             raise ConfigError(f"Output {self.path} exists and is not a folder.")
-        if os.path.isdir(self.path) and os.listdir(self.path):
+        wipe = False
+        if os.path.isdir(self.path) and _entries(self.path):
             if overwrite:
                 if not is_run_folder(self.path):
                     raise ConfigError(
                         f"Refusing to --overwrite {self.path}: it is not a fer_tf run folder "
                         f"(no {CONFIG} written by fer_tf), and fer_tf deletes only what it "
                         "wrote; choose another --out or remove it yourself.")
-                shutil.rmtree(self.path)
+                wipe = True
             elif resume and not self.subrun and not is_run_folder(self.path):
                 raise ConfigError(
                     f"Cannot --resume {self.path}: it is not a fer_tf run folder (no {CONFIG} "
@@ -95,6 +139,15 @@ class RunFolder:
                 raise ConfigError(
                     f"Output folder {self.path} exists and is not empty; pass "
                     "--overwrite to replace it or --resume to continue its run.")
+        if not self.subrun:  # the run's own process holds its sub-runs
+            lock_run_folder(self.path)
+        if wipe:  # only once the lock is ours: never under another writer
+            for entry in _entries(self.path):
+                full = os.path.join(self.path, entry)
+                if os.path.isdir(full) and not os.path.islink(full):
+                    shutil.rmtree(full)
+                else:
+                    os.remove(full)
         os.makedirs(self.plots_dir, exist_ok=True)
         os.makedirs(self.checkpoints_dir, exist_ok=True)
 

@@ -34,7 +34,7 @@ def test_run_folder_refuses_non_empty_and_non_run(tmp_path):
     with pytest.raises(ConfigError, match="not a run folder"):
         report.RunFolder(out)
     run = report.RunFolder(tmp_path / "run", create=True)
-    assert sorted(os.listdir(run.path)) == ["checkpoints", "plots"]
+    assert sorted(os.listdir(run.path)) == [report.LOCK, "checkpoints", "plots"]
     run.write_config({"model": "m", "shape": np.array([1, 2])})
     assert report.RunFolder(run.path).read_config()["shape"] == [1, 2]
     with pytest.raises(ConfigError, match="not been evaluated"):
@@ -60,7 +60,7 @@ def test_overwrite_and_resume_touch_only_fer_tf_run_folders(tmp_path):
     run.write_config({"model": "m"})
     (tmp_path / "run" / "history.csv").write_text("epoch\n1\n")
     report.RunFolder(tmp_path / "run", create=True, overwrite=True)
-    assert sorted(os.listdir(tmp_path / "run")) == ["checkpoints", "plots"]
+    assert sorted(os.listdir(tmp_path / "run")) == [report.LOCK, "checkpoints", "plots"]
     # A run killed before its config was written left only empty folders.
     report.RunFolder(tmp_path / "run", create=True, overwrite=True)
 
@@ -89,3 +89,42 @@ def test_comparison_table():
     assert lines[0] == "| experiment | ours | paper |"
     assert lines[2] == "| SAVEE | 0.91 | 93.75 |"
     assert lines[3] == "| x | - | 1 |"
+
+
+_HOLD = """
+import sys, time
+from fer_tf.evaluation.report import RunFolder
+run = RunFolder(sys.argv[1], create=True, resume=True)
+run.write_config({"model": "m"})
+open(run.file("history.csv"), "w").write("epoch\\n1\\n")
+print("holding", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_writer_is_refused_naming_the_holder_and_a_killed_ones_lock_is_taken(
+        tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers.scripts import ROOT
+
+    out = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(out)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=ROOT, FER_TF_OFFLINE="1"))
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        for kwargs in ({"resume": True}, {"overwrite": True}):
+            with pytest.raises(ConfigError, match=f"another fer_tf process \\(PID "
+                                                  f"{holder.pid}\\)"):
+                report.RunFolder(out, create=True, **kwargs)
+        # --overwrite deleted nothing under the running writer.
+        assert (out / "history.csv").exists() and (out / "config.json").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    # The kernel dropped the dead writer's lock: the next run takes it.
+    run = report.RunFolder(out, create=True, overwrite=True)
+    assert sorted(os.listdir(run.path)) == [report.LOCK, "checkpoints", "plots"]

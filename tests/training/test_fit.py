@@ -101,6 +101,75 @@ def test_killed_run_resumes_at_epoch_two(tmp_path):
     assert os.path.getmtime(run.best_checkpoint) >= first_best
 
 
+class _StateRecorder(keras.callbacks.Callback):
+    """Weights and optimizer variables at each epoch's end, and at the first
+    epoch's start (after BackupAndRestore's on_train_begin)."""
+
+    def __init__(self):
+        super().__init__()
+        self.at_end, self.at_first_begin = {}, None
+
+    def _state(self):
+        return ([w.copy() for w in self.model.get_weights()],
+                [np.array(v) for v in self.model.optimizer.variables])
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.at_first_begin is None:
+            self.at_first_begin = (epoch, self._state())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.at_end[epoch] = self._state()
+
+
+def _assert_same_state(got, want):
+    for group_got, group_want in zip(got, want):
+        assert len(group_got) == len(group_want)
+        for a, b in zip(group_got, group_want):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_resumed_epoch_starts_from_the_last_backups_weights_and_optimizer(tmp_path):
+    fit.set_seed(0)
+    run = RunFolder(tmp_path / "run", create=True)
+    run.write_config({"model": "tiny"})
+    train_ds, val_ds = _data()
+    crashed = _StateRecorder()
+    with pytest.raises(_Crash):
+        fit.train(_tiny_model, train_ds, val_ds, run, _recipe(4),
+                  callbacks=[crashed, _CrashAfterEpoch(1)], verbose=0, checkpoint_interval=0)
+    resumed = _StateRecorder()
+    fit.train(_tiny_model, train_ds, val_ds, RunFolder(run.path, create=True, resume=True),
+              _recipe(4), callbacks=[resumed], verbose=0, checkpoint_interval=0)
+    epoch, state = resumed.at_first_begin
+    assert epoch == 2
+    assert int(state[1][0]) > 0, "the optimizer's step counter came back too"
+    _assert_same_state(state, crashed.at_end[1])
+
+
+def test_a_crash_at_the_default_interval_redoes_at_most_its_seconds_of_epochs(tmp_path,
+                                                                              monkeypatch):
+    # A fake clock: every epoch takes 7 s, so backups fall due every 5th epoch at
+    # the default 30 s; a crash after the 9th epoch redoes epochs 6-9.
+    now = [0.0]
+    monkeypatch.setattr(fit.time, "monotonic", lambda: now[0])
+    tick = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: now.__setitem__(0, now[0] + 7.0))
+    fit.set_seed(0)
+    run = RunFolder(tmp_path / "run", create=True)
+    run.write_config({"model": "tiny"})
+    train_ds, val_ds = _data()
+    crash_after = 8
+    with pytest.raises(_Crash):
+        fit.train(_tiny_model, train_ds, val_ds, run, _recipe(10),
+                  callbacks=[tick, _CrashAfterEpoch(crash_after)], verbose=0)
+    recorder = _EpochRecorder()
+    fit.train(_tiny_model, train_ds, val_ds, RunFolder(run.path, create=True, resume=True),
+              _recipe(10), callbacks=[tick, recorder], verbose=0)
+    redone = crash_after + 1 - recorder.begun[0]
+    assert 0 < redone <= int(np.ceil(fit.CHECKPOINT_INTERVAL_S / 7.0)), recorder.begun
+    assert recorder.begun == list(range(recorder.begun[0], 10))
+
+
 def test_checkpoints_between_due_epochs_are_held_and_written_at_the_end(tmp_path):
     """With a long PersistClock interval nothing but the history is written
     during training; the best epoch's model is written when training ends."""
