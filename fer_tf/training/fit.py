@@ -546,9 +546,9 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
             saves at the same epochs).
 
     Returns:
-        (model with the final stage's best weights when `recipe.restore_best`,
-         history {metric: [value per epoch]} over all stages, a "stage" column
-         numbering them).
+        (model, history): the model with the final stage's best weights when
+        `recipe.restore_best`, and {metric: [value per epoch]} over all stages,
+        with a "stage" column numbering them.
     """
     mixed = recipe.mixed_precision if mixed_precision is None else bool(mixed_precision)
     stages = recipe.resolved_stages()
