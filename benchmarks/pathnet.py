@@ -66,7 +66,7 @@ def whole_run(args, config):
     import shutil
     import tempfile
 
-    from fer_tf.models.pathnet import experiment
+    from fer_tf.papers.pathnet import experiment
 
     folder = tempfile.mkdtemp(prefix="pathnet-benchmark-")
     try:

@@ -48,7 +48,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from fer_tf.errors import FerTfError
-    from fer_tf.models.camnet.experiment import (ALL_MODELS, SETTINGS, planned_runs,
+    from fer_tf.papers.camnet.experiment import (ALL_MODELS, SETTINGS, planned_runs,
                                                  run_experiment)
 
     dataset, settings, weights, out = resolve_fer2013_run(

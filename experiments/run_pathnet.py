@@ -43,7 +43,7 @@ def _folds(text):
 
 
 def parse_args(argv=None):
-    from fer_tf.models.pathnet.experiment import EXPERIMENTS
+    from fer_tf.papers.pathnet.experiment import EXPERIMENTS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--savee", help="SAVEE folder (AudioVisualClip/<speaker>/*.avi)")
@@ -93,9 +93,9 @@ def main(argv=None):
     if args.offline:
         os.environ["FER_TF_OFFLINE"] = "1"
     from fer_tf.errors import FerTfError
-    from fer_tf.models.pathnet.baselines import TABLE_I_BACKBONES as BACKBONES
+    from fer_tf.papers.pathnet.baselines import TABLE_I_BACKBONES as BACKBONES
     from fer_tf.models.pathnet import PAPER, SMOKE
-    from fer_tf.models.pathnet import experiment as exp
+    from fer_tf.papers.pathnet import experiment as exp
 
     faces = exp.FaceSettings(crop_size=8 if args.smoke else args.crop_size, every=args.every,
                              max_frames=args.max_frames)

@@ -55,8 +55,9 @@ hooked layer is counted again. PathNetLayer uses it so only a path's active
 modules count.
 
 A model whose call needs arguments besides its input receives them through
-`call_kwargs`; PathNet, whose call needs a path, defaults to a path of N
-distinct modules in every layer, the largest path the paper allows.
+`call_kwargs`, by default from the model's `default_call_kwargs()` hook:
+PathNet's, whose call needs a path, is a path of N distinct modules in every
+layer, the largest path the paper allows.
 """
 
 import contextlib
@@ -323,13 +324,11 @@ def _model_input_shape(model, input_shape):
 
 
 def default_call_kwargs(model):
-    """Arguments besides the input that `model`'s call needs (module docstring)."""
-    from fer_tf.models.pathnet.model import PathNet
-
-    if isinstance(model, PathNet):
-        path = np.tile(np.arange(model.max_active, dtype="int32"), (model.num_layers, 1))
-        return {"path": path}
-    return {}
+    """Arguments besides the input that `model`'s call needs (module docstring):
+    the model's own `default_call_kwargs()` hook, so that this module imports
+    no paper's model (PathNet's gives a path)."""
+    hook = getattr(model, "default_call_kwargs", None)
+    return dict(hook()) if callable(hook) else {}
 
 
 def _example(input_shape, batch_size=1, seed=None):

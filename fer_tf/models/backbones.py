@@ -3,7 +3,7 @@
 Every pretrained CNN the four papers fine-tune comes from here: EfficientNetB0
 (the EfficientNet paper), VGG16/VGG19, ResNet50 and DenseNet121 (the CAMnet
 thesis' comparison networks) and the PathNet paper's Table I baselines
-(``models/pathnet/baselines.py`` says which backbone stands for which row).
+(``papers/pathnet/baselines.py`` says which backbone stands for which row).
 
 ``BACKBONES`` holds one ``Backbone`` record per model: its constructor, the
 ImageNet preprocessing its weights expect, its input sizes and the notop

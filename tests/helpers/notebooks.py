@@ -1,13 +1,22 @@
-"""Executes one of the package's notebooks in smoke mode (what CI runs)."""
+"""Executes one of the package's notebooks in smoke mode (what CI runs).
+
+Run as a script it also writes the executed notebooks back, outputs
+included, which is how the committed notebooks are executed:
+
+    python -m tests.helpers.notebooks                 # every notebook, smoke mode
+    python -m tests.helpers.notebooks camnet_ensemble.ipynb
+"""
 
 import os
 import pathlib
+import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def execute_notebook(name, timeout=600):
-    """Runs notebooks/<name> with FER_TF_NOTEBOOK_SMOKE=1; returns (outputs, text).
+def execute_notebook(name, timeout=600, write=False):
+    """Runs notebooks/<name> with FER_TF_NOTEBOOK_SMOKE=1; returns (outputs, text);
+    `write`: the executed notebook replaces the file (atomically).
 
     Checks that the notebook defines nothing (it only imports fer_tf) and
     that no cell raised.
@@ -27,4 +36,19 @@ def execute_notebook(name, timeout=600):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"], [
         o for o in outputs if o.output_type == "error"][:1]
+    if write:
+        from fer_tf.io import atomic_write_text
+
+        atomic_write_text(ROOT / "notebooks" / name, nbformat.writes(nb) + "\n")
     return outputs, "".join(o.get("text", "") for o in outputs)
+
+
+def main(names):
+    names = names or sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    for name in names:
+        outputs, _ = execute_notebook(name, timeout=1800, write=True)
+        print(f"{name}: executed in smoke mode, {len(outputs)} outputs written", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

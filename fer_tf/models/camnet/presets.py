@@ -86,8 +86,6 @@ def camnet_recipe(optimizer="radam", model_kwargs=None, name=None):
     if optimizer not in TABLE_6_3:
         raise ConfigError(f"Unknown Table 6.3 optimizer {optimizer!r}; expected one of "
                           f"{', '.join(TABLE_6_3)}.")
-    import fer_tf.optimizers  # noqa: F401  registers "radam" for the recipe
-
     resize = dict(resize=IMAGE_SIZE, interpolation="lanczos3")
     return Recipe(
         name=name or f"camnet_table_6_3_{optimizer}", paper="camnet",

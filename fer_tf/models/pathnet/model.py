@@ -185,6 +185,13 @@ class PathNet(keras.Model):
             hidden = layer(hidden, module_path)
         return self.readouts[task](hidden)
 
+    def default_call_kwargs(self):
+        """What the efficiency counter calls the model with besides its input
+        (`fer_tf.evaluation.efficiency`): a path of the first N modules of
+        every layer."""
+        return {"path": np.tile(np.arange(self.max_active, dtype="int32"),
+                                (self.num_layers, 1))}
+
     # Selected-parameter computation used by the compiled trainer on packed
     # copies of the active modules (`PathNetLayer.pack`; keras.ops only, no
     # variables, so one compiled trainer serves every network).

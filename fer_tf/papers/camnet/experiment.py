@@ -44,9 +44,10 @@ from fer_tf.evaluation import metrics as metrics_lib
 from fer_tf.evaluation.ensemble import Member, combine, ensemble_predict
 from fer_tf.evaluation.report import RunFolder, plot_confusion_matrix, plot_history
 from fer_tf.models import registry
-from fer_tf.models.camnet import presets, tables
+from fer_tf.models.camnet import presets
 from fer_tf.models.camnet.model import table_6_1_augmentation
-from fer_tf.models.camnet.tables import run_key
+from fer_tf.papers.camnet import report
+from fer_tf.papers.camnet.report import run_key
 from fer_tf.training import fit
 
 #: Table 6.4's architectures (no pretrained weights).
@@ -294,7 +295,7 @@ def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["s
                    weights="random", seed=0, overwrite=False, resume=False, verbose="auto",
                    progress=True):
     """Trains every planned run, evaluates them and the ensemble, and writes
-    Tables 6.3-6.6 (`fer_tf.models.camnet.tables`). Returns metrics.json."""
+    Tables 6.3-6.6 (`fer_tf.papers.camnet.report`). Returns metrics.json."""
     runs = planned_runs(settings)
     train, val, test = train_select_report(dataset, data_dir, seed, settings.max_train_images,
                                            settings.synthetic, progress)
@@ -338,11 +339,11 @@ def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["s
                 metrics["ensemble"][name], len(test))
     subs = {key: RunFolder(run.file("members", key), create=True, resume=True, subrun=True)
             for key in results}
-    tables.write_figures(run, metrics, class_names,
+    report.write_figures(run, metrics, class_names,
                          {key: sub.read_history() for key, sub in subs.items()})
     if run_key("camnet34", "radam") in subs:
         metrics["gradcam"] = gradcam_figure(run, subs[run_key("camnet34", "radam")],
                                             data[2][0], class_names)
     run.write_metrics(metrics)
-    tables.write_report(run, metrics, config)
+    report.write_report(run, metrics, config)
     return metrics

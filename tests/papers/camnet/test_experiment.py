@@ -1,6 +1,6 @@
 """The CAMnet experiment's parts: the planned runs, the model's input steps,
 the ensemble rows from stored member outputs (a hand computation), the
-Wilson interval, the Grad-CAM layer choice and the tables."""
+Wilson interval, the Grad-CAM layer choice and the report."""
 
 import dataclasses
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from fer_tf.errors import ConfigError
-from fer_tf.models.camnet import tables
-from fer_tf.models.camnet.experiment import (SETTINGS, Settings, ensemble_results,
+from fer_tf.papers.camnet import report
+from fer_tf.papers.camnet.experiment import (SETTINGS, Settings, ensemble_results,
                                              gradcam_layer, pipeline_model, planned_runs)
 
 
@@ -83,17 +83,17 @@ def test_tables_print_every_thesis_row_and_mark_rows_not_run():
     metrics = {"runs": {"camnet34-radam": row}, "n_views": 5, "batch_size": 32,
                "ensemble": {"accuracy": 0.5, "accuracy_ci95": (0.4, 0.6),
                             "accuracy_tta": 0.55, "accuracy_tta_ci95": (0.45, 0.65)}}
-    t63 = tables.table_6_3(metrics)
+    t63 = report.table_6_3(metrics)
     assert "| radam | 32 | 0.0001 | 50.00 [40.0, 60.0] | 70.65 |" in t63
     assert "| adadelta | 32 | 1 | not run | 61.71 |" in t63
-    t65 = tables.table_6_5(metrics)
+    t65 = report.table_6_5(metrics)
     assert "| camnet34 | 75.00 | 88.77 | 50.00 [40.0, 60.0] | 70.65 | 55.00 | 3 | 50 | NPW" in t65
     assert "| se_resnext101 | not run | 92.92 |" in t65 and "| 43 |" in t65
     assert "| ensemble with TTA (5 views) | 55.00 [45.0, 65.0] | 76.12 |" in \
-        tables.ensemble_table(metrics)
+        report.ensemble_table(metrics)
     assert "| Pham et al. [43] (Residual Masking Network, 7 models) | (published) | 76.82 |" \
-        in tables.table_6_6(metrics)
-    assert "| residual_masking | not run | 68.18 |" in tables.table_6_4(metrics)
+        in report.table_6_6(metrics)
+    assert "| residual_masking | not run | 68.18 |" in report.table_6_4(metrics)
 
 
 def test_smoke_settings_are_a_reduced_synthetic_budget():

@@ -25,7 +25,7 @@ listed on their own, with no figure of ours beside them.
 import numpy as np
 
 from fer_tf.evaluation.report import comparison_table
-from fer_tf.models.pathnet.baselines import TABLE_I_RECIPE
+from fer_tf.papers.pathnet.baselines import TABLE_I_RECIPE
 from fer_tf.models.pathnet.presets import PAPER
 from fer_tf.models.pathnet.transfer import METRICS
 

@@ -6,7 +6,8 @@ import pytest
 from scipy import stats
 
 from fer_tf.errors import ConfigError, DatasetError
-from fer_tf.models.pathnet import experiment, results
+from fer_tf.papers.pathnet import experiment
+from fer_tf.papers.pathnet import report as results
 from fer_tf.models.pathnet.presets import SMOKE
 from fer_tf.models.pathnet.training import majority_vote_accuracy
 
@@ -149,7 +150,7 @@ def test_baselines_default_to_the_recipes_epochs_and_the_report_links_the_deviat
     import importlib.util
     import os
 
-    from fer_tf.models.pathnet.baselines import TABLE_I_RECIPE
+    from fer_tf.papers.pathnet.baselines import TABLE_I_RECIPE
 
     script = os.path.join(os.path.dirname(__file__), "..", "..", "..", "experiments",
                           "run_pathnet.py")

@@ -7,8 +7,8 @@ import pytest
 from fer_tf.data import labels as labels_lib
 from fer_tf.errors import ConfigError, MissingModelFileError
 from fer_tf.models.backbones import BACKBONES
-from fer_tf.models.pathnet import baselines
-from fer_tf.models.pathnet.baselines import (
+from fer_tf.papers.pathnet import baselines
+from fer_tf.papers.pathnet.baselines import (
     TABLE_I_BACKBONES,
     TABLE_I_DROPOUT,
     TABLE_I_RECIPE,
@@ -17,7 +17,7 @@ from fer_tf.models.pathnet.baselines import (
     face_images,
     run_baselines,
 )
-from fer_tf.models.pathnet.results import PAPER_TABLE_I
+from fer_tf.papers.pathnet.report import PAPER_TABLE_I
 from fer_tf.training.recipes import Recipe
 from tests.helpers.fake_data import tiny_records
 

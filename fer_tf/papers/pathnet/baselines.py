@@ -36,7 +36,7 @@ Reproduction notes:
 - ImageNet weights come from ``fer_tf.weights`` (the Keras cache, else the
   standard Keras download unless offline); ``"random"`` trains from scratch.
 - Faces are the PathNet experiments' grey Viola-Jones crops of the same fold
-  (``experiment.fold_task``), scaled back to [0, 255] and resized to at least
+  (``data.fold_task``), scaled back to [0, 255] and resized to at least
   the backbone's smallest input; the model repeats grey to RGB and applies the
   backbone's own ImageNet preprocessing.
 - The paper does not state the optimiser, learning rate or schedule of its
@@ -62,6 +62,7 @@ from fer_tf.errors import ConfigError
 from fer_tf.evaluation.report import RunFolder
 from fer_tf.io import atomic_write_json
 from fer_tf.models.backbones import build_classifier, get_backbone, resolve_imagenet_weights
+from fer_tf.papers.pathnet.data import fold_task
 from fer_tf.training import fit
 from fer_tf.training.recipes import OptimizerConfig, Recipe
 
@@ -201,7 +202,6 @@ def run_baselines(faces_by_dataset, out, models, weights=None, epochs=None, fold
         {model: {dataset: final training loss}}, what Table I reports.
     """
     # experiment.py imports this module, so its fold splitter is imported here.
-    from fer_tf.models.pathnet.experiment import fold_task
 
     models = tuple(models)
     check_table_i_backbones(models)
