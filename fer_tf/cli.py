@@ -6,7 +6,9 @@ cause (`FerTfError`) print one line and exit with status 2, never a traceback.
 """
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import sys
 import warnings
@@ -14,6 +16,8 @@ import warnings
 from fer_tf.errors import FerTfError
 
 EXIT_USER_ERROR = 2
+#: Exit status after Ctrl-C (128 + SIGINT), as a shell reports it.
+EXIT_INTERRUPTED = 130
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
@@ -145,23 +149,121 @@ def _cmd_data_check(args):
     print(json.dumps(report, indent=2) if args.json else format_check(report))
 
 
+#: Layout options that must be > 0 (sizes, frame counts, rates, durations).
+_POSITIVE_OPTIONS = ("size", "face_size", "frame_size", "num_frames", "fps", "seconds",
+                     "segment_seconds")
+
+
+def _check_layout_options(layout, options):
+    """Each --option against the type of the layout's default, before anything
+    is written: one ConfigError line naming the option and what it takes."""
+    from fer_tf.data.layouts import layout_options
+
+    known = layout_options(layout)
+    for key, value in options.items():
+        if key not in known:
+            raise FerTfError(f"--option {key}: layout {layout!r} has no such option; its "
+                             f"options are {', '.join(sorted(known))}.")
+        default, positive = known[key], key in _POSITIVE_OPTIONS
+        low = 1 if positive else 0
+        if isinstance(default, bool):
+            ok, expected = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, expected = _number(value, int, low), f"an integer >= {low}"
+        elif isinstance(default, float):
+            ok = _number(value, (int, float), 0) and (value > 0 or not positive)
+            expected = "a number > 0" if positive else "a number >= 0"
+        elif isinstance(default, tuple):
+            ok = isinstance(value, list) and len(value) == len(default) \
+                and all(_number(v, int, low) for v in value)
+            expected = f"a list of {len(default)} integers >= {low}, e.g. {list(default)}"
+        else:  # None: a count, or a name the layout checks itself
+            ok = value is None or isinstance(value, str) or _number(value, int, 0)
+            expected = "an integer >= 0, a name or null"
+        if not ok:
+            raise FerTfError(f"--option {key}={json.dumps(value)}: expected {expected} "
+                             f"(layout {layout!r}, default {default!r}).")
+    return options
+
+
+def _number(value, kinds, low):
+    """A finite JSON number of `kinds` (never a bool) >= `low`."""
+    return (isinstance(value, kinds) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= low)
+
+
+def _layout_manifest_state(out):
+    """(mtime_ns, complete) of the synthetic-layout manifest in `out`, or None."""
+    from fer_tf.data.layouts import MANIFEST, WRITER
+
+    path = os.path.join(out, MANIFEST)
+    try:
+        mtime = os.stat(path).st_mtime_ns
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("writer") != WRITER:
+        return None
+    return mtime, bool(manifest.get("complete"))
+
+
+def _discard_partial_layout(out, existed, before):
+    """After a failed or interrupted `data synth`: removes what this run wrote
+    (its manifest, marked incomplete, names the folder as the writer's)."""
+    import shutil
+
+    state = _layout_manifest_state(out)
+    if state is None or state[1] or state == before:
+        return
+    if not existed:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    for entry in os.listdir(out):
+        path = os.path.join(out, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.remove(path)
+
+
 def _cmd_data_synth(args):
     from fer_tf.data.layouts import write_layout
 
-    options = _key_values(args.option, "--option", "KEY=VALUE", "seconds=30")
-    written = write_layout(args.layout, args.out, seed=args.seed, overwrite=args.overwrite,
-                           **options)
+    options = _check_layout_options(
+        args.layout, _key_values(args.option, "--option", "KEY=VALUE", "seconds=30"))
+    existed = os.path.lexists(args.out)
+    before = _layout_manifest_state(args.out)
+    try:
+        written = write_layout(args.layout, args.out, seed=args.seed,
+                               overwrite=args.overwrite, **options)
+    except BaseException:  # Ctrl-C included: no half-written layout is left
+        _discard_partial_layout(args.out, existed, before)
+        raise
     print(json.dumps(written, indent=2) if args.json else
           f"Wrote the synthetic {args.layout} layout to {os.path.abspath(args.out)}:\n"
           + json.dumps(written.get("per_class", written), indent=2))
 
 
-def _looks_like_model(path):
+def _looks_like_model(path, more_inputs):
+    """True when the first positional argument of `predict` names a model: a
+    run folder (or one of its folds/members), a SavedModel folder, a path
+    with a model suffix (.keras, .h5, .hdf5, .tflite) whether or not it
+    exists, or, before other inputs, a path that exists not at all and is no
+    image or video name (a mistyped run folder)."""
     from fer_tf.evaluation.report import has_run_config
+    from fer_tf.predict import IMAGE_SUFFIXES, MODEL_SUFFIXES, VIDEO_SUFFIXES
 
     if os.path.isdir(path):
-        return os.path.isfile(os.path.join(path, "saved_model.pb")) or has_run_config(path)
-    return path.endswith((".keras", ".h5", ".hdf5"))
+        parent = os.path.dirname(os.path.abspath(path))
+        return (os.path.isfile(os.path.join(path, "saved_model.pb")) or has_run_config(path)
+                or (os.path.basename(parent) in ("folds", "members")
+                    and has_run_config(os.path.dirname(parent))))
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in MODEL_SUFFIXES + (".tflite",):
+        return True
+    return more_inputs and not os.path.lexists(path) \
+        and suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
 
 def _print_prediction(result):
@@ -177,29 +279,54 @@ def _print_prediction(result):
               + ", ".join(f"{n} {p:.2f}" for n, p in top[1:3]) + ")")
 
 
-def _cmd_predict(args):
-    from fer_tf.predict import load_classifier, predict_inputs
+def _show_prediction(args, result):
+    if not args.json:
+        _print_prediction(result)
+        return
+    print(json.dumps(result), flush=True)
+    if "error" in result or "warning" in result:
+        print(f"fer-tf: {result.get('error') or result['warning']}", file=sys.stderr)
 
+
+def _cmd_predict(args):
+    from fer_tf.predict import FACE_SIZED_SIDE, check_margin, load_classifier, predict_inputs
+
+    check_margin(args.margin)
     items, model = list(args.inputs), args.model
-    if model is None and len(items) > 1 and _looks_like_model(items[0]):
+    if model is None and _looks_like_model(items[0], len(items) > 1):
         model, items = items[0], items[1:]
+    if not items:
+        raise FerTfError(f"{model}: taken as the MODEL (a run folder, model file or "
+                         "SavedModel); name the images, folders or videos to classify "
+                         "after it (fer-tf predict MODEL INPUT...).")
+    if model is not None and model != args.model and not os.path.lexists(model):
+        raise FerTfError(f"{model}: no such model; the first of several arguments is the "
+                         "MODEL unless it is an existing input or an image or video name "
+                         "(expected a run folder, a .keras/.h5 file or a SavedModel folder).")
+    if args.out and os.path.lexists(args.out) and not os.path.isdir(args.out):
+        raise FerTfError(f"--out {args.out}: exists and is not a folder; expected a folder "
+                         "for the annotated copies.")
     classifier = load_classifier(model)
     stats = {}
-    for result in predict_inputs(classifier, items, detector=args.detector,
-                                 batch_size=args.batch, out_dir=args.out,
-                                 show_progress=not args.no_progress, stats=stats,
-                                 margin=args.margin, detect_side=args.detect_side or None,
-                                 video_detect_side=args.video_detect_side or None):
-        if not args.json:
-            _print_prediction(result)
-            continue
-        print(json.dumps(result), flush=True)
-        if "error" in result or "warning" in result:
-            print(f"fer-tf: {result.get('error') or result['warning']}", file=sys.stderr)
+    results = predict_inputs(classifier, items, detector=args.detector,
+                             batch_size=args.batch, out_dir=args.out,
+                             show_progress=not args.no_progress, stats=stats,
+                             margin=args.margin, detect_side=args.detect_side or None,
+                             video_detect_side=args.video_detect_side or None)
+    # closing(): a Ctrl-C between two results still discards a partial video.
+    with contextlib.closing(results):
+        for result in results:
+            _show_prediction(args, result)
     print(f"fer-tf predict: {stats['processed']} of {stats['inputs']} inputs processed, "
           f"{stats['frames']} images/frames, {stats['faces']} faces"
           + (f"; annotated copies in {os.path.abspath(args.out)}" if args.out else ""),
           file=sys.stderr)
+    if args.detector != "none" and stats["photos"] \
+            and 2 * stats["faceless_small"] > stats["photos"]:
+        print(f"fer-tf predict: hint: no face was found in {stats['faceless_small']} of the "
+              f"{stats['photos']} images, which are face-sized (at most {FACE_SIZED_SIDE} "
+              "px); if they are already-cropped faces, pass --detector none.",
+              file=sys.stderr)
     return 0 if stats["processed"] else 1
 
 
@@ -369,7 +496,10 @@ def build_parser():
                                        "a model, run or ensemble on one face image")
     p.add_argument("model", help="a run folder, a .keras file or a registered model name")
     p.add_argument("image", help="the face image (PNG/JPEG)")
-    p.add_argument("--out", required=True, help="the PNG to write")
+    p.add_argument("--out", required=True,
+                   help="the .png to write; an existing file is replaced only when it is an "
+                        "earlier fer-tf output listed in its folder's .fer-tf-outputs, "
+                        "otherwise refused")
     p.add_argument("--class", dest="class_name",
                    help="explain this class (default: the predicted one)")
     p.add_argument("--detector", default="haar", choices=("haar", "dlib", "ssd", "none"),
@@ -381,20 +511,31 @@ def build_parser():
     p = sub.add_parser("predict", help="expressions of the faces in images, folders and videos",
                        description="fer-tf predict [MODEL] INPUT...: MODEL is a run folder, "
                                    "a .keras file or an exported SavedModel (default: the "
-                                   "packaged model trained on FER2013).")
+                                   "packaged model trained on FER2013). The first argument "
+                                   "is the model when it is a run or SavedModel folder or "
+                                   "has a model suffix (.keras, .h5, .tflite), even if "
+                                   "missing. Model files are code (a SavedModel runs its "
+                                   "graph when loaded, a .keras file may name custom "
+                                   "objects): load only models you trust. Ctrl-C stops "
+                                   "with status 130 and discards a partial video.")
     p.add_argument("inputs", nargs="+", metavar="[MODEL] INPUT",
                    help="images, folders or videos, optionally preceded by the model")
     p.add_argument("--model", help="the model (instead of the first positional argument)")
     p.add_argument("--detector", default="haar", choices=("haar", "dlib", "ssd", "none"),
                    help="face detector; none: each image is one already-cropped face")
-    p.add_argument("--margin", type=float, default=0.0, help="face box margin per side")
+    p.add_argument("--margin", type=float, default=0.0,
+                   help="face box margin per side, a fraction >= 0 of the box (default 0)")
     p.add_argument("--detect-side", type=int, default=0, metavar="N",
                    help="Haar on photos shrunk to this longest side (default 0: full size)")
     p.add_argument("--video-detect-side", type=int, default=320, metavar="N",
                    help="Haar on video frames shrunk to this longest side (default 320; "
                         "0: full size, for small faces)")
     p.add_argument("--json", action="store_true", help="one JSON line per face")
-    p.add_argument("--out", help="folder for annotated copies of the images and videos")
+    p.add_argument("--out", metavar="DIR",
+                   help="folder for annotated copies, <stem>.annotated.png/.mp4; they never "
+                        "replace a file fer-tf did not write (DIR/.fer-tf-outputs lists "
+                        "fer-tf's own, which a later run may replace; another file of the "
+                        "name gives <stem>.annotated-1.png), and a folder walk skips DIR")
     p.add_argument("--batch", type=_positive_int, default=64,
                    help="video frames decoded and classified per batch (default 64)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar for videos")
@@ -432,6 +573,10 @@ def main(argv=None):
     except FerTfError as e:
         print(f"fer-tf: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        command = " ".join(filter(None, (args.command, getattr(args, "data_command", None))))
+        print(f"fer-tf: interrupted (Ctrl-C) during {command}.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         warnings.showwarning = shown
     return code or 0

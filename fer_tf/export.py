@@ -41,11 +41,14 @@ checks it per format:
 Keras' Rescaling, which multiplies by 1/255 where normalisation divides;
 float16 weights round each weight to 11 significant bits.)
 
-Writes are atomic: a temporary file or ``<out>.tmp-XXXX`` folder in the
-destination's folder is renamed at the end. An existing ``out`` is replaced
-only with ``overwrite=True`` and only when it is an export of the same format
-(a SavedModel with the signature, a .tflite with its .json, a .keras written
-here); nothing else is ever deleted.
+Writes are atomic: a temporary ``<out>.tmp-<pid>-XXXXXXXX`` folder (or
+``.keras`` file) in the destination's folder is renamed at the end. One that
+a killed export left behind (its process <pid> is gone) is deleted by the
+next export to the same destination; nothing of another name, and no
+temporary of a live process, is touched (`fer_tf.io.remove_abandoned_temps`).
+An existing ``out`` is replaced only with ``overwrite=True`` and only when it
+is an export of the same format (a SavedModel with the signature, a .tflite
+with its .json, a .keras written here); nothing else is ever deleted.
 """
 
 import hashlib
@@ -61,6 +64,7 @@ import zipfile
 import numpy as np
 
 from fer_tf.errors import ConfigError
+from fer_tf.io import current_umask, pid_temp_name, remove_abandoned_temps
 
 FORMATS = ("savedmodel", "tflite", "keras")
 #: Max abs difference of probabilities vs the in-memory classifier.
@@ -100,6 +104,7 @@ def export_model(spec, fmt, out, float16=False, overwrite=False):
     if suffix and out.suffix != suffix:
         raise ConfigError(f"{out}: a {fmt} export is a {suffix} file; name one.")
     _check_destination(out, fmt, overwrite)
+    remove_abandoned_temps(out.parent, out.name)
     classifier = _load_exportable(spec)
     models, info = classifier.models, classifier.info
     if fmt == "savedmodel":
@@ -196,7 +201,7 @@ def _export_saved_model(classifier, out):
     archive.add_endpoint(SIGNATURE, serve, input_signature=[images])
     archive.add_endpoint(PROBABILITIES_SIGNATURE, probabilities, input_signature=[images])
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=f"{out.name}.tmp-"))
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=out.parent, prefix=pid_temp_name(out.name)))
     try:
         archive.write_out(str(tmp), verbose=False)
         exported = _load_saved_model(tmp)
@@ -418,7 +423,8 @@ def _export_keras(classifier, out):
                           "process without fer_tf cannot rebuild from a .keras file; "
                           "export it as savedmodel.")
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-", suffix="-" + out.name)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=pid_temp_name(out.name),
+                               suffix=".keras")
     os.close(fd)
     tmp = pathlib.Path(tmp)
     try:
@@ -457,8 +463,7 @@ def _custom_objects(config):
 def _readable(path):
     """The mode a plain write would give (temporary files and folders are
     private), so that a model server running as another user can read it."""
-    umask = os.umask(0)
-    os.umask(umask)
+    umask = current_umask()
     for p in [path, *(path.rglob("*") if path.is_dir() else [])]:
         os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
 

@@ -27,10 +27,31 @@ and each result is one dict, written by the CLI as a JSON line. A video is
 decoded frame by frame and classified a batch at a time, so memory stays
 flat whatever its length. A bad input is reported and skipped; the others
 are still processed.
+
+Model files are code: a SavedModel runs its graph when loaded, and a
+`.keras` file may name custom objects; load only models you trust.
+
+Photos are read as a viewer shows them: the EXIF orientation is applied,
+and 16-bit and floating-point images are scaled to 8 bits by their own
+range (min..max). Only regular files are read (a FIFO named `x.png` would
+block). A decompression bomb (more pixels than PIL's MAX_IMAGE_PIXELS) is
+one input's error like any other unreadable file.
+
+Annotated copies (`out_dir`, `fer-tf predict --out DIR`) are named
+`<stem>.annotated.png` and `<stem>.annotated.mp4`. They never replace a file
+fer_tf did not write: the folder's `.fer-tf-outputs` (`fer_tf.io.OwnedOutputs`)
+lists every file written there, and only those, unchanged since, are
+replaced by a later run; another file of that name makes the copy go to
+`<stem>.annotated-1.png`, and so on. A folder walk skips the output folder
+and fer_tf's own outputs, so a run never reads back its annotations. A
+video is written to a temporary file that is moved into place only when the
+video was read to its end; an interruption (Ctrl-C included) or an error
+discards it and leaves an earlier copy as it was.
 """
 
 import dataclasses
 import json
+import math
 import os
 import pathlib
 import time
@@ -39,6 +60,7 @@ import zipfile
 import numpy as np
 
 from fer_tf.errors import ConfigError, DatasetError, FerTfError
+from fer_tf.preprocess.photos import check_regular_file, read_image  # noqa: F401
 
 #: The default model: `vgg_lite` trained on FER2013 (see its MODEL_CARD.md).
 DEFAULT_MODEL_DIR = pathlib.Path(__file__).resolve().parent / "assets" / "default_model"
@@ -52,6 +74,14 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 #: BT.601 luminance, as OpenCV's RGB -> grey.
 LUMA = (0.299, 0.587, 0.114)
 SIGNATURE = "serving_default"
+#: What `load_classifier` takes for a model file (and the CLI for a MODEL).
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+#: Annotated copies are `<stem>` + this + `.png` / `.mp4` (module docstring).
+ANNOTATED = ".annotated"
+#: Photos no larger than this (longest side, pixels) are face-sized: when
+#: most of a run's photos are face-sized and faceless, the CLI suggests
+#: `--detector none` (Haar needs some background around a face).
+FACE_SIZED_SIDE = 160
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +206,7 @@ class Classifier:
         """Faces of one photo (a path or an array): a list of dicts with the
         box (x, y, w, h), the class and the per-class probabilities; [] when
         no face is found."""
+        margin = check_margin(margin)
         if not isinstance(image, np.ndarray):
             image = read_image(image)
         boxes = detect_faces(image, _detector(detector))
@@ -225,6 +256,10 @@ def load_classifier(spec=None):
     if not path.exists():
         raise ConfigError(f"{path}: no such model; expected a run folder, a .keras/.h5 "
                           "file or an exported SavedModel folder.")
+    if path.suffix.lower() == ".tflite":
+        raise ConfigError(f"{path}: a TFLite model, which fer-tf predict does not run; "
+                          "expected a run folder, a .keras/.h5 file or an exported "
+                          "SavedModel folder (fer_tf.export.load_tflite runs a .tflite).")
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return _load_saved_model(path)
     if path.is_dir():
@@ -289,13 +324,10 @@ def _expression_output(model, info, source, outputs=None):
 
 def load_keras_file(path):
     """A Keras model from a .keras/.h5 file, or one ConfigError line naming it."""
-    import keras
-
-    import fer_tf.layers  # noqa: F401  (registers the package's layers)
-    import fer_tf.optimizers  # noqa: F401
+    import keras  # every fer_tf class is registered by `import fer_tf`
 
     path = pathlib.Path(path)
-    if path.suffix not in (".keras", ".h5", ".hdf5"):
+    if path.suffix not in MODEL_SUFFIXES:
         raise ConfigError(f"{path}: expected a .keras or .h5 Keras model file.")
     try:
         model = keras.saving.load_model(path, compile=False)
@@ -343,10 +375,31 @@ def info_for_keras_file(path, model):
     if path.parent.name == "checkpoints" and config.is_file():
         return _info_from_config(config, model)
     shape = tuple(int(v) for v in model.inputs[0].shape[1:])
-    k = [o.shape[-1] for o in model.outputs if len(o.shape) == 2]
-    k = k[-1] if k else 0
+    outputs = list(model.outputs)
+    if len(outputs) != 1 or len(outputs[0].shape) != 2:
+        raise ConfigError(f"{path}: a model with outputs "
+                          f"{[tuple(o.shape) for o in outputs]} and no run folder saying "
+                          "which is the expression; expected one (N, K) class-probability "
+                          "output, or the file in its run folder (RUN/checkpoints/best.keras).")
+    _check_probabilities(model, shape, path)
+    k = int(outputs[0].shape[-1])
     names = L.FER2013_CLASSES if k == 7 else tuple(f"class_{i}" for i in range(k))
     return ModelInfo(shape, tuple(names), "unit", False, str(path))
+
+
+def _check_probabilities(model, shape, path):
+    """Refuses a model whose output on probe images is not a probability
+    vector per row (logits, landmarks, embeddings ...): without a run folder
+    nothing else says what its output means."""
+    probe = np.random.default_rng(0).uniform(0.0, 1.0, (2, *shape)).astype(np.float32)
+    y = np.asarray(model(probe, training=False), np.float64)
+    ok = (y.ndim == 2 and np.all(np.isfinite(y)) and y.min() >= -1e-6 and y.max() <= 1 + 1e-6
+          and np.allclose(y.sum(axis=1), 1.0, atol=1e-3))
+    if not ok:
+        raise ConfigError(f"{path}: its output is not a probability vector (values "
+                          f"{np.nanmin(y):.3g}..{np.nanmax(y):.3g}, rows summing to "
+                          f"{np.round(y.reshape(len(y), -1).sum(axis=1), 3).tolist()}); "
+                          "expected a softmax classifier.")
 
 
 def _info_from_config(config_path, model):
@@ -413,25 +466,16 @@ def _load_saved_model(path):
 
 # ----------------------------------------------------------------------------- inputs
 
-def read_image(path):
-    """A photo as uint8 RGB (H, W, 3) or grey (H, W, 1); one DatasetError line
-    for a file that is missing, not an image, or truncated."""
-    import PIL.Image
-
-    path = pathlib.Path(path)
+def check_margin(margin):
+    """The face-box margin: a finite fraction >= 0 (ConfigError otherwise)."""
     try:
-        with PIL.Image.open(path) as im:
-            im.load()
-            if im.mode in ("L", "I;16", "I", "F", "1", "LA"):
-                arr = np.asarray(im.convert("L"))[..., None]
-            else:
-                arr = np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file.") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise DatasetError(f"{path}: not a readable image ({str(e).splitlines()[0][:120]}); "
-                           "expected a PNG, JPEG, BMP, GIF, TIFF or WebP file.") from None
-    return arr
+        value = float(margin)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"--margin {margin}: expected a finite number >= 0 (the fraction "
+                          "of the face box added on each side, e.g. 0.1).")
+    return value
 
 
 _DETECTORS = {}
@@ -473,25 +517,56 @@ def crop_box(image, box, margin=0.0):
     return crop_face(image, box, margin)
 
 
-def expand_inputs(inputs):
+def expand_inputs(inputs, out_dir=None, owned=None):
     """(path, kind) for every image and video among files and folders
     (folders are walked in sorted order); a folder without any yields
-    (folder, "empty"), anything else (path, "unknown")."""
+    (folder, "empty"), a path that exists but is no regular file (a FIFO,
+    a device) (path, "special"), anything else (path, "missing").
+
+    A walk skips `out_dir` when it lies inside the walked folder, and the
+    files `owned` (an `OwnedOutputs` of `out_dir`) lists as fer_tf's own
+    outputs: a run never reads back its annotated copies.
+    """
+    out = pathlib.Path(out_dir).resolve() if out_dir is not None else None
     for item in inputs:
         path = pathlib.Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file()
-                           and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+            keep = _walk_filter(path, out, owned)
+            found = sorted(p for p in path.rglob("*")
+                           if p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES
+                           and p.is_file() and keep(p))
             if not found:
                 yield path, "empty"
             for p in found:
                 yield p, "video" if p.suffix.lower() in VIDEO_SUFFIXES else "image"
-        elif path.suffix.lower() in VIDEO_SUFFIXES:
-            yield path, "video"
-        elif path.is_file() or path.suffix.lower() in IMAGE_SUFFIXES:
-            yield path, "image"
+        elif path.is_file():
+            yield path, "video" if path.suffix.lower() in VIDEO_SUFFIXES else "image"
+        elif os.path.exists(path):
+            yield path, "special"
         else:
             yield path, "missing"
+
+
+def _walk_filter(root, out, owned):
+    """A test for the files of a walk of `root`: False inside the output
+    folder `out` when it lies within `root`, and for fer_tf's own outputs
+    in `out` (the only ones skipped when `root` is `out` itself)."""
+    if out is None:
+        return lambda p: True
+    inside = out.is_relative_to(root.resolve()) and out != root.resolve()
+    parents = {}
+
+    def keep(p):
+        parent = parents.setdefault(p.parent, p.parent.resolve())
+        if inside and parent.is_relative_to(out):
+            return False
+        if parent != out:
+            return True
+        # fer_tf's own files there: its outputs and any writer's temporaries.
+        temporary = p.name.startswith(".") and ".tmp-" in p.name
+        return not (temporary or owned is not None and owned.owns(p.name))
+
+    return keep
 
 
 def predict_inputs(classifier, inputs, detector="haar", batch_size=64, out_dir=None,
@@ -504,20 +579,26 @@ def predict_inputs(classifier, inputs, detector="haar", batch_size=64, out_dir=N
     without a face ({"input", "faces": 0, "message"}), and one per input that
     could not be read ({"input", "error"}); a truncated video also yields a
     {"input", "warning"} after its decoded frames. `out_dir` receives
-    annotated copies. `stats` (a dict) is filled with frames, faces and the
-    seconds spent decoding, detecting, classifying and writing. Haar
-    detects on photos at `detect_side` (None: full size) and on video frames
-    at `video_detect_side` (longest side in pixels; None: full size).
+    annotated copies (module docstring: their names, and the files they
+    never replace); a walk skips it. `stats` (a dict) is filled with
+    inputs, processed, errors, frames, faces, photos, faceless_small (photos
+    of at most `FACE_SIZED_SIDE` pixels in which the detector found no face)
+    and the seconds spent decoding, detecting, classifying and writing.
+    Haar detects on photos at `detect_side` (None: full size) and on video
+    frames at `video_detect_side` (longest side in pixels; None: full size).
     """
+    margin = check_margin(margin)
     stats = {} if stats is None else stats
-    for key in ("inputs", "processed", "frames", "faces", "errors"):
+    for key in ("inputs", "processed", "frames", "faces", "errors", "photos",
+                "faceless_small"):
         stats.setdefault(key, 0)
     for key in ("decode_s", "detect_s", "classify_s", "write_s"):
         stats.setdefault(key, 0.0)
+    writer = _Annotator(out_dir) if out_dir else None
     det = _detector(detector, detect_side)
     video_det = _detector(detector, video_detect_side)
-    writer = _Annotator(out_dir) if out_dir else None
-    for path, kind in expand_inputs(inputs):
+    owned = writer.owned if writer is not None else None
+    for path, kind in expand_inputs(inputs, out_dir, owned):
         stats["inputs"] += 1
         try:
             if kind == "empty":
@@ -525,6 +606,8 @@ def predict_inputs(classifier, inputs, detector="haar", batch_size=64, out_dir=N
                                    f"{', '.join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)}).")
             if kind == "missing":
                 raise DatasetError(f"{path}: no such file or folder.")
+            if kind == "special":
+                check_regular_file(path)
             if kind == "video":
                 yield from _predict_video(classifier, path, video_det, batch_size, writer,
                                           show_progress, stats, margin)
@@ -557,6 +640,9 @@ def _predict_photo(classifier, path, det, writer, stats, margin):
     probs = _timed(stats, "classify_s", classifier.predict_faces, crops) if crops else []
     faces = [face_result(classifier.class_names, b, p) for b, p in zip(boxes, probs)]
     stats["faces"] += len(faces)
+    stats["photos"] += 1
+    if not faces and det is not None and max(image.shape[:2]) <= FACE_SIZED_SIDE:
+        stats["faceless_small"] += 1
     if writer is not None:
         _timed(stats, "write_s", writer.image, path, image, faces)
     if not faces:
@@ -569,8 +655,11 @@ def _predict_video(classifier, path, det, batch_size, writer, show_progress, sta
     """Decodes, detects and classifies `batch_size` frames at a time."""
     import cv2
 
+    from fer_tf.preprocess.video import quiet_video_logs
     from fer_tf.progress import progress
 
+    check_regular_file(path)
+    quiet_video_logs()
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         capture.release()
@@ -579,7 +668,7 @@ def _predict_video(classifier, path, det, batch_size, writer, show_progress, sta
     expected = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
     sink = writer.video(path, fps) if writer is not None else None
-    decoded = 0
+    decoded, finished = 0, False
     try:
         frames = _read_frames(capture, stats)
         for batch in _batches(progress(frames, f"frames of {path.name}", show_progress,
@@ -602,10 +691,13 @@ def _predict_video(classifier, path, det, batch_size, writer, show_progress, sta
                 for i, face in enumerate(faces):
                     yield {"input": str(path), "frame": index, "face": i, **face}
             decoded += len(batch)
+        finished = True
     finally:
+        # Only a video read to its end is published: an error, Ctrl-C or a
+        # consumer that stops early discards the partial copy.
         capture.release()
         if sink is not None:
-            sink.close(keep=decoded > 0)
+            sink.close(keep=finished and decoded > 0)
     if decoded == 0:
         raise DatasetError(f"{path}: no decodable frames; expected a video file that "
                            "OpenCV can read.")
@@ -645,41 +737,49 @@ def _batches(items, size):
 
 
 class _Annotator:
-    """Writes annotated copies of the inputs into `out_dir`: images atomically,
-    videos into a temporary file renamed when the video is complete."""
+    """Writes annotated copies of the inputs into `out_dir` as
+    `<stem>.annotated.png|mp4`, never over a file fer_tf did not write
+    (`fer_tf.io.OwnedOutputs`): images atomically, videos into a temporary
+    file moved into place when the video is complete."""
 
     def __init__(self, out_dir):
+        from fer_tf.io import prepare_output_folder
+
         self.out_dir = pathlib.Path(out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.owned = prepare_output_folder(self.out_dir)
         self.used = set()
 
     def _name(self, path, suffix):
-        stem, n = path.stem, 0
-        name = f"{stem}{suffix}"
-        while name in self.used:
-            n += 1
-            name = f"{stem}-{n}{suffix}"
+        name = self.owned.free_name(path.stem + ANNOTATED, suffix, self.used)
         self.used.add(name)
-        return self.out_dir / name
+        return name
 
     def image(self, path, image, faces):
         import cv2
 
-        from fer_tf.io import atomic_write_bytes
-
-        out = self._name(path, ".png")
         ok, data = cv2.imencode(".png", draw_faces(image, faces))
-        if ok:
-            atomic_write_bytes(out, data.tobytes())
+        if not ok:
+            raise DatasetError(f"{path}: OpenCV cannot encode its annotated copy as PNG.")
+        self.owned.write_bytes(self._name(path, ".png"), data.tobytes())
 
     def video(self, path, fps):
-        return _VideoSink(self._name(path, ".mp4"), fps)
+        return _VideoSink(self.owned, self._name(path, ".mp4"), fps)
 
 
 class _VideoSink:
-    def __init__(self, out, fps):
-        self.out, self.fps, self.writer = out, fps, None
-        self.tmp = out.with_name(f".tmp-{out.name}")
+    """One annotated video: frames go to `.<name>.tmp-<pid>-<random>.mp4`,
+    published as `name` by `close(keep=True)`; temporaries that killed runs
+    left for the same name are deleted first (`io.remove_abandoned_temps`)."""
+
+    def __init__(self, owned, name, fps):
+        import uuid
+
+        from fer_tf.io import pid_temp_name, remove_abandoned_temps
+
+        self.owned, self.name, self.fps, self.writer = owned, name, fps, None
+        self.out = owned.folder / name
+        remove_abandoned_temps(owned.folder, f".{name}")
+        self.tmp = owned.folder / f"{pid_temp_name('.' + name)}{uuid.uuid4().hex[:8]}.mp4"
 
     def write(self, frame, faces):
         import cv2
@@ -689,15 +789,21 @@ class _VideoSink:
             h, w = drawn.shape[:2]
             self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"),
                                           self.fps, (w, h))
+            if not self.writer.isOpened():
+                raise ConfigError(f"{self.out}: OpenCV cannot write an MP4 (mp4v) video "
+                                  "there; expected a writable --out folder and an OpenCV "
+                                  "build with an MPEG-4 encoder.")
         self.writer.write(drawn)
 
     def close(self, keep=True):
         if self.writer is not None:
             self.writer.release()
-        if keep and self.tmp.exists():
-            os.replace(self.tmp, self.out)
-        elif self.tmp.exists():
-            os.remove(self.tmp)
+        try:
+            if keep and self.tmp.exists():
+                self.owned.publish(self.tmp, self.name)
+        finally:
+            if self.tmp.exists():
+                os.remove(self.tmp)
 
 
 def draw_faces(image, faces):

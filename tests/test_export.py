@@ -298,3 +298,22 @@ def test_refusals_and_overwrite_rules(grey, tmp_path):
     with pytest.raises(ConfigError, match="lonely.tflite.json"):
         load_tflite(lonely)
     _no_temporaries(tmp_path)
+
+
+def test_a_killed_exports_temporary_folder_is_removed_by_the_next(grey, tmp_path):
+    spec, _ = grey
+    out = tmp_path / "serving" / "1"
+    out.parent.mkdir()
+    dead = 2 ** 22 + 12345  # above Linux's largest pid: no such process
+    orphan = out.parent / f"1.tmp-{dead}-k1ll3d00"
+    (orphan / "variables").mkdir(parents=True)
+    (orphan / "saved_model.pb").write_bytes(b"half written")
+    live = out.parent / f"1.tmp-{os.getpid()}-inflight"
+    live.mkdir()
+    foreign = out.parent / "1.tmp-notes"
+    foreign.mkdir()
+    export_model(spec, "savedmodel", out)
+    assert not orphan.exists()
+    assert live.is_dir() and foreign.is_dir()  # a live writer's, and not of our pattern
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted([
+        "1", live.name, foreign.name])

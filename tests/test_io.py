@@ -37,3 +37,56 @@ def test_json_handles_numpy_and_paths(tmp_path):
     with pytest.raises(TypeError):
         atomic_write_json(tmp_path / "bad.json", {"x": object()})
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_atomic_writes_honour_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "config.json", {"a": 1})
+        with atomic_open(tmp_path / "plot.png", "wb") as f:
+            f.write(b"png")
+    finally:
+        os.umask(previous)
+    for name in ("config.json", "plot.png"):
+        assert oct((tmp_path / name).stat().st_mode & 0o777) == oct(0o644), name
+
+
+def test_owned_outputs_replace_only_fer_tfs_unchanged_files(tmp_path):
+    from fer_tf.errors import ConfigError
+    from fer_tf.io import OUTPUTS_MANIFEST, OwnedOutputs, check_output_file
+
+    (tmp_path / "user.png").write_bytes(b"theirs")
+    owned = OwnedOutputs(tmp_path)
+    assert owned.free_name("user", ".png") == "user-1.png"
+    with pytest.raises(ConfigError, match="user.png: exists and was not written by fer-tf"):
+        owned.write_bytes("user.png", b"ours")
+    assert (tmp_path / "user.png").read_bytes() == b"theirs"
+    owned.write_bytes("cam.png", b"ours 1")
+    again = OwnedOutputs(tmp_path)  # a later run reads the manifest
+    assert again.owns("cam.png") and not again.owns("user.png")
+    again.write_bytes("cam.png", b"ours 2")
+    assert (tmp_path / "cam.png").read_bytes() == b"ours 2"
+    (tmp_path / "cam.png").write_bytes(b"edited by the user since")
+    assert not OwnedOutputs(tmp_path).owns("cam.png")
+    with pytest.raises(ConfigError, match="cam.png: exists and was not written by fer-tf"):
+        check_output_file(tmp_path / "cam.png", ".png")
+    with pytest.raises(ConfigError, match="notes.txt: expected a .png file name"):
+        check_output_file(tmp_path / "notes.txt", ".png")
+    (tmp_path / OUTPUTS_MANIFEST).write_text("someone else's file\n")
+    with pytest.raises(ConfigError, match="is not fer-tf's list of the outputs"):
+        OwnedOutputs(tmp_path)
+
+
+def test_abandoned_temporaries_of_dead_processes_are_removed(tmp_path):
+    from fer_tf.io import remove_abandoned_temps
+
+    dead = 2 ** 22 + 12345  # above Linux's largest pid
+    for name in (f"sm.tmp-{dead}-abcd1234", f"sm.tmp-{os.getpid()}-abcd1234", "sm.tmp-x",
+                 f"other.tmp-{dead}-abcd1234"):
+        (tmp_path / name).mkdir()
+    (tmp_path / f"m.keras.tmp-{dead}-abcd1234.keras").write_bytes(b"half")
+    assert sorted(os.path.basename(p) for p in remove_abandoned_temps(tmp_path, "sm")) == [
+        f"sm.tmp-{dead}-abcd1234"]
+    assert remove_abandoned_temps(tmp_path, "m.keras")
+    assert sorted(os.listdir(tmp_path)) == sorted([
+        f"sm.tmp-{os.getpid()}-abcd1234", "sm.tmp-x", f"other.tmp-{dead}-abcd1234"])

@@ -118,7 +118,7 @@ def test_video_is_classified_frame_by_frame_and_annotated(tiny_model, tmp_path, 
     assert len(faces) >= 15, "Haar finds the synthetic face in most frames"
     for r in faces:
         assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
-    written = cv2.VideoCapture(str(out / "clip.mp4"))
+    written = cv2.VideoCapture(str(out / "clip.annotated.mp4"))
     assert int(written.get(cv2.CAP_PROP_FRAME_COUNT)) == 20
     written.release()
     assert not list(out.glob(".tmp-*"))

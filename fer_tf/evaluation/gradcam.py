@@ -286,7 +286,8 @@ def display_image(image):
     return image
 
 
-def plot_gradcam(image, heatmaps, path, title=None, class_name=None, alpha=0.45):
+def plot_gradcam(image, heatmaps, path, title=None, class_name=None, alpha=0.45,
+                 owned=None):
     """Fig. 11: the face, then each heatmap over it (overlap maps).
 
     Args:
@@ -294,6 +295,9 @@ def plot_gradcam(image, heatmaps, path, title=None, class_name=None, alpha=0.45)
         heatmaps: {panel name: (H, W) map in [0, 1]}, e.g. the members and
             "union".
         path: the PNG to write (atomically).
+        owned: optional `fer_tf.io.OwnedOutputs` of path's folder: the PNG
+            then replaces no file fer_tf did not write, and is listed as
+            fer_tf's (`fer-tf gradcam --out`).
     """
     import matplotlib
 
@@ -320,7 +324,15 @@ def plot_gradcam(image, heatmaps, path, title=None, class_name=None, alpha=0.45)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    atomic_savefig(fig, path)
+    if owned is None:
+        atomic_savefig(fig, path)
+    else:
+        import io
+        import pathlib
+
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+        owned.write_bytes(pathlib.Path(path).name, buf.getvalue())
     plt.close(fig)
     return path
 
@@ -418,16 +430,11 @@ def read_face(image_path, input_shape, detector="haar", clahe=False):
     repeated to the model's channels, detected (the whole image when the
     detector finds none), CLAHE, resized. Returns (uint8 crop, whether a
     face was found; None without a detector)."""
-    import PIL.Image
-
-    from fer_tf.errors import DatasetError
     from fer_tf.preprocess.face_records import FaceCropper
+    from fer_tf.preprocess.image_ops import to_gray
+    from fer_tf.preprocess.photos import read_image
 
-    try:
-        grey = np.asarray(PIL.Image.open(image_path).convert("L"))
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"{image_path}: cannot read the image ({e}); expected a "
-                           "PNG/JPEG/BMP file.") from None
+    grey = to_gray(read_image(image_path))  # upright, 16-bit and float scaled
     cropper = FaceCropper(tuple(input_shape[:2]), detector=detector, clahe=clahe,
                           interpolation="bilinear")
     crop, _ = cropper(grey[..., None], source=image_path)
@@ -441,7 +448,13 @@ def read_face(image_path, input_shape, detector="haar", clahe=False):
 def explain_image(model_or_run, image_path, out, detector="haar", clahe=False,
                   class_name=None):
     """`fer-tf gradcam`: heatmaps of every member and their union for one
-    face, drawn as in Fig. 11 into `out`. Returns a JSON-able summary."""
+    face, drawn as in Fig. 11 into `out`, a .png path. `out` never replaces
+    a file fer_tf did not write: an existing file is refused unless the
+    folder's `.fer-tf-outputs` lists it as an earlier fer-tf output
+    (`fer_tf.io.OwnedOutputs`). Returns a JSON-able summary."""
+    from fer_tf.io import check_output_file
+
+    owned = check_output_file(out, ".png")
     loaded = load_models(model_or_run)
     crop, detected = read_face(image_path, loaded["input_shape"], detector, clahe)
     from fer_tf.data.pipeline import normalize_image
@@ -461,7 +474,8 @@ def explain_image(model_or_run, image_path, out, detector="haar", clahe=False,
     if len(panels) > 1:
         panels["union"] = result["union"][0]
     plot_gradcam(image[0], panels, out, class_name=label,
-                 title=f"Grad-CAM of {label} (p = {result['probabilities'][0][index]:.2f})")
+                 title=f"Grad-CAM of {label} (p = {result['probabilities'][0][index]:.2f})",
+                 owned=owned)
     return {"out": out, "class": label, "class_index": index, "face_detected": detected,
             "probability": float(result["probabilities"][0][index]),
             "layers": {n: r["layer"] for n, r in result["members"].items()},

@@ -13,6 +13,24 @@ from fer_tf.preprocess.faces import face_crop_pipeline, make_detector, track_fac
 from fer_tf.progress import progress as show_progress
 
 
+def quiet_video_logs():
+    """Silences FFmpeg's own messages ("moov atom not found") and OpenCV's
+    log lines about a video it cannot open: fer_tf reports that in one line
+    of its own. FFmpeg reads OPENCV_FFMPEG_LOGLEVEL (-8, quiet) when OpenCV
+    first opens a video, so this runs before every capture; values the
+    user set are kept."""
+    import os
+
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    if "OPENCV_LOG_LEVEL" in os.environ:
+        return
+    import cv2
+
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None and hasattr(logging, "setLogLevel"):
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+
+
 def read_video_frames(path, every=1, max_frames=None):
     """Decodes a video file with OpenCV into uint8 RGB frames (T, H, W, 3).
 
@@ -28,6 +46,7 @@ def read_video_frames(path, every=1, max_frames=None):
         raise DatasetError(f"every must be >= 1, got {every}.")
     if not path.is_file():
         raise DatasetError(f"Video file {path} does not exist.")
+    quiet_video_logs()
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():

@@ -115,3 +115,44 @@ def test_gradcam_command_explains_a_saved_model(trained, tmp_path, capsys):
     assert cli.main(["gradcam", str(tmp_path / "nothing"), str(tmp_path / "face.png"),
                      "--out", str(out)]) == 2
     assert "Unknown model" in capsys.readouterr().err
+
+
+def test_gradcam_out_never_replaces_a_file_it_did_not_write(trained, tmp_path, capsys,
+                                                             monkeypatch):
+    path = str(tmp_path / "pattern.keras")
+    trained.save(path)
+    face = tmp_path / "face.png"
+    PIL.Image.fromarray(np.full((SIZE, SIZE), 128, np.uint8)).save(face)
+
+    def gradcam_to(out):
+        code = cli.main(["gradcam", path, str(face), "--out", str(out), "--detector", "none"])
+        return code, capsys.readouterr().err
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    photo = tmp_path / "holiday.png"
+    photo.write_bytes(face.read_bytes())
+    for out, message in [(notes, "expected a .png file name"),
+                         (photo, "exists and was not written by fer-tf"),
+                         (tmp_path / "folder.png", "is a folder")]:
+        if out.name == "folder.png":
+            out.mkdir()
+        code, err = gradcam_to(out)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, out
+    assert notes.read_text() == "my notes" and photo.read_bytes() == face.read_bytes()
+    # Its own earlier output is replaced.
+    cam = tmp_path / "cam.png"
+    assert gradcam_to(cam)[0] == 0
+    first = cam.stat().st_mtime_ns
+    assert gradcam_to(cam)[0] == 0
+    assert cam.stat().st_mtime_ns != first and PIL.Image.open(cam).format == "PNG"
+
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    code, err = gradcam_to(tmp_path / "ro" / "cam.png")
+    assert code == 2 and "cannot write there (Permission denied)" in err
