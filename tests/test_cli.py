@@ -71,6 +71,19 @@ def test_non_numeric_epochs(capsys, tmp_path, value):
     assert not (tmp_path / "r").exists(), "nothing half-written"
 
 
+@pytest.mark.parametrize("setting, message", [
+    ("optimizer.weight_decay=abc", "optimizer.weight_decay: expected float, got 'abc'"),
+    ("patience=soon", "patience: expected int, got 'soon'"),
+    ("batch_size=1.5", "batch_size: expected int, got 1.5"),
+    ("mixed_precision=1", "mixed_precision: expected bool, got 1")])
+def test_set_values_are_checked_against_the_recipe_before_anything_is_written(
+        capsys, tmp_path, setting, message):
+    code, _, err = run_cli(capsys, "train", "baseline_cnn", "--out", str(tmp_path / "r"),
+                           "--set", setting)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists(), "nothing written"
+
+
 def test_train_then_evaluate_on_held_out_synthetic_subjects(capsys, tmp_path):
     out = tmp_path / "run"
     code, stdout, err = run_cli(capsys, "train", "baseline_cnn", "--out", str(out),

@@ -18,6 +18,7 @@ Example:
 
 import dataclasses
 import json
+import typing
 from typing import Any, Optional
 
 import keras
@@ -31,6 +32,41 @@ INTERPOLATIONS = ("bilinear", "area", "lanczos3", "lanczos5", "bicubic", "neares
 
 def _frozen_dict(value):
     return dict(value or {})
+
+
+def _accepts(kind, value):
+    """Whether `value` (from JSON or Python) fits the field type `kind`."""
+    if kind is Any or kind is None:
+        return True
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind in (tuple, list):
+        return isinstance(value, (tuple, list))
+    if isinstance(kind, type):
+        return isinstance(value, kind) or (kind is dict and isinstance(value, dict))
+    return True
+
+
+def check_field_types(cls, changes, where, prefix=""):
+    """One ConfigError line for a change whose value does not fit its field's
+    declared type (`fer-tf train --set optimizer.weight_decay=abc`), checked
+    before anything is built or written."""
+    hints = typing.get_type_hints(cls)
+    for name, value in changes.items():
+        if name not in hints:
+            continue  # unknown fields: dataclasses.replace names them
+        kind = hints[name]
+        options = [k for k in typing.get_args(kind) if k is not type(None)] \
+            if typing.get_origin(kind) is typing.Union else [kind]
+        if value is None and len(options) < len(typing.get_args(kind) or [kind]):
+            continue  # Optional[...] = None
+        if not any(_accepts(typing.get_origin(k) or k, value) for k in options):
+            names = " or ".join(getattr(k, "__name__", str(k)) for k in options)
+            raise ConfigError(f"{where}: {prefix}{name}: expected {names}, got {value!r}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,12 +271,15 @@ class Recipe:
             if isinstance(current, dict):  # model_kwargs, schedule_kwargs, ...
                 changes[outer] = dict(current, **fields)
             elif dataclasses.is_dataclass(current):
+                check_field_types(type(current), fields, f"Recipe {self.name!r}", f"{outer}.")
                 try:
                     changes[outer] = dataclasses.replace(current, **fields)
                 except TypeError as e:
                     raise ConfigError(f"Recipe {self.name!r}: {outer}: {e}.") from None
             else:
                 raise ConfigError(f"Recipe {self.name!r}: {outer} is not a group of fields.")
+        check_field_types(type(self), {k: v for k, v in changes.items() if k not in nested},
+                          f"Recipe {self.name!r}")
         try:
             return dataclasses.replace(self, **changes)
         except TypeError as e:
