@@ -10,21 +10,9 @@ import hashlib
 
 import keras
 
-from fer_tf.errors import ConfigError
 
-#: name -> (divisor, offset): pixels [0, 255] / divisor + offset. "unit" is
-#: [0, 1] (e.g. the CAMnet thesis' rescale 1/255), "symmetric" [-1, 1] (the
-#: landmark paper), "none" for models that rescale inside (keras.applications).
-NORMALIZATION_SCALES = {"unit": (255.0, 0.0), "symmetric": (127.5, -1.0),
-                        "none": (1.0, 0.0)}
-NORMALIZATIONS = tuple(NORMALIZATION_SCALES)
-
-
-def normalization_scale(mode):
-    """(divisor, offset) of a pixel normalisation, or a one-line ConfigError."""
-    if mode not in NORMALIZATION_SCALES:
-        raise ConfigError(f"Unknown normalization {mode!r}; expected one of {NORMALIZATIONS}.")
-    return NORMALIZATION_SCALES[mode]
+from fer_tf.data.pixels import (NORMALIZATION_SCALES, NORMALIZATIONS,  # noqa: F401
+                               as_rgb, normalization_scale, scale_pixels)
 
 
 def normalization_layer(mode, name="normalization"):

@@ -22,18 +22,14 @@ import numpy as np
 import tensorflow as tf
 
 from fer_tf.data.augment import (NORMALIZATIONS, default_augmentation,  # noqa: F401
-                                derive_seed, normalization_scale)
+                                derive_seed, normalization_scale, scale_pixels)
 from fer_tf.errors import ConfigError
 
 
 def normalize_image(image, mode):
     """uint8 [0, 255] -> float32 in [0, 1] ("unit"), [-1, 1] ("symmetric") or
     [0, 255] ("none", for models such as keras.applications that rescale inside)."""
-    divisor, offset = normalization_scale(mode)
-    image = tf.cast(image, tf.float32)
-    if mode == "none":
-        return image
-    return image / divisor + offset
+    return scale_pixels(tf.cast(image, tf.float32), mode)
 
 
 def match_channels(image, channels):

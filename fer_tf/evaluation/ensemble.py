@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from keras import ops
 
-from fer_tf.data.augment import normalization_scale
+from fer_tf.data.pixels import scale_pixels
 from fer_tf.errors import ConfigError
 
 POLICIES = ("mean", "vote")
@@ -45,8 +45,7 @@ class Member:
     name: str = "member"
 
     def predict(self, pixels):
-        divisor, offset = normalization_scale(self.normalization)
-        x = np.asarray(pixels, np.float32) / np.float32(divisor) + np.float32(offset)
+        x = scale_pixels(np.asarray(pixels, np.float32), self.normalization)
         if hasattr(self.model, "predict_on_batch"):
             return np.asarray(self.model.predict_on_batch(x), np.float64)
         return np.asarray(ops.convert_to_numpy(self.model(x)), np.float64)

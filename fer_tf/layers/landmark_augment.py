@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from fer_tf.data import ibug68
+from fer_tf.data.pixels import scale_pixels
 from fer_tf.errors import ConfigError, DatasetError
 
 _INTERPOLATIONS = ("bilinear", "nearest")
@@ -135,7 +136,7 @@ class LandmarkAwareAugmentation(keras.layers.Layer):
             images, landmarks = self._augment(images, landmarks, height, width)
 
         if self.normalize_images:
-            images = images / 127.5 - 1.0
+            images = scale_pixels(images, "symmetric")
         if self.normalize_landmarks:
             size = ops.cast(ops.stack([width, height]), self.compute_dtype)
             landmarks = landmarks / size

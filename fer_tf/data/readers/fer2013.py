@@ -16,6 +16,7 @@ import zlib
 import numpy as np
 
 from fer_tf.data import labels as L
+from fer_tf.data.pixels import as_rgb
 from fer_tf.data.readers import _common as C
 from fer_tf.data.records import Records
 from fer_tf.errors import DatasetError
@@ -295,7 +296,7 @@ def read_fer2013(data_dir, channels=1, size=None, check_counts=True, show_progre
     sources = np.char.add(f"{name}:", linenos.astype(str))
     images = images[..., None]
     if channels == 3:
-        images = np.repeat(images, 3, axis=-1)
+        images = as_rgb(images)
     if transform is not None:
         images = np.stack([transform(im, src, None)[0] for im, src in zip(
             C.progress(images, "faces in fer2013", show_progress), sources)])

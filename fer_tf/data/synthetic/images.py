@@ -5,6 +5,7 @@
 import numpy as np
 
 from fer_tf.data import labels
+from fer_tf.data.pixels import as_rgb
 from fer_tf.data.records import Records
 from fer_tf.data.synthetic.action_units import ACTION_UNITS, CLASSES, action_units
 from fer_tf.data.synthetic.geometry import _check_domain, sample_identity
@@ -79,7 +80,7 @@ def make_synthetic(num_subjects: int = 24, images_per_class: int = 6, classes="c
                 groups.append(f"{sid}/{cname}/{j}")
                 i += 1
     if channels == 3:
-        images = np.repeat(images[..., None], 3, axis=-1)
+        images = as_rgb(images[..., None])
     return Records(images=images, labels=label_arr, class_names=class_names,
                    subjects=np.array(subjects), landmarks=landmarks,
                    groups=np.array(groups), name=name)

@@ -38,6 +38,7 @@ import keras
 import numpy as np
 
 from fer_tf.data.augment import derive_seed, normalization_layer
+from fer_tf.data.pixels import as_rgb
 from fer_tf.data.protocols import FER2013_SPLITS, train_select_report
 from fer_tf.errors import ConfigError
 from fer_tf.evaluation import metrics as metrics_lib
@@ -132,12 +133,6 @@ def thesis_recipe(name, optimizer, settings):
               if name == "camnet34" else presets.member_recipe(name))
     return recipe.replace(epochs=int(settings.epochs or recipe.epochs),
                           batch_size=int(settings.batch_size or recipe.batch_size))
-
-
-def as_rgb(images):
-    """uint8 (N, H, W, 1 or 3) -> uint8 (N, H, W, 3)."""
-    images = np.asarray(images)
-    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
 def pipeline_model(name, native_shape, input_size, num_classes, weights="random",

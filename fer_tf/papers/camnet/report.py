@@ -19,10 +19,6 @@ def run_key(model, optimizer):
     return f"{model}-{optimizer}"
 
 
-def _pct(value):
-    return None if value is None else round(100.0 * float(value), 2)
-
-
 def _with_ci(accuracy, ci):
     if accuracy is None:
         return "not run"

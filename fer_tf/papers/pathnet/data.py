@@ -8,6 +8,7 @@ import zlib
 import numpy as np
 
 from fer_tf.data import labels as labels_lib
+from fer_tf.data.pixels import scale_pixels
 from fer_tf.data.protocols import stratified_kfold
 from fer_tf.errors import ConfigError, DatasetError
 from fer_tf.layers.pathnet import derive_seed
@@ -78,7 +79,7 @@ def load_faces(dataset, data_dir=None, faces=FaceSettings(), synthetic=Synthetic
 
 def features(records):
     """Flattened grey crops in [0, 1] (PathNet's dense modules take vectors)."""
-    return records.images.reshape(len(records), -1).astype(np.float32) / 255.0
+    return scale_pixels(records.images.reshape(len(records), -1), "unit")
 
 
 def fold_task(records, fold, num_folds=6, seed=0, name=None):
