@@ -37,7 +37,7 @@ import keras
 import numpy as np
 
 from fer_tf.errors import ConfigError
-from fer_tf.io import atomic_write_json, file_sha256
+from fer_tf.io import atomic_write_json, current_umask, file_sha256
 from fer_tf.training import recipes as recipes_lib
 
 MIXED_POLICY = "mixed_float16"
@@ -208,6 +208,7 @@ def atomic_save_model(model, path):
             model.save_weights(tmp, overwrite=True)
         else:
             model.save(tmp, overwrite=True)
+        os.chmod(tmp, 0o666 & ~current_umask())  # as a plain open would, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -554,3 +554,12 @@ def test_without_validation_data_the_full_budget_runs_and_the_last_weights_are_k
     for kept, on_disk, final in zip(model.get_weights(), saved, last):
         np.testing.assert_array_equal(kept, final)
         np.testing.assert_array_equal(on_disk, final)
+
+
+def test_saved_checkpoints_honour_the_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        fit.atomic_save_model(_tiny_model(), tmp_path / "best.keras")
+    finally:
+        os.umask(previous)
+    assert oct((tmp_path / "best.keras").stat().st_mode & 0o777) == oct(0o644)
