@@ -324,17 +324,12 @@ def _expression_output(model, info, source, outputs=None):
 
 def load_keras_file(path):
     """A Keras model from a .keras/.h5 file, or one ConfigError line naming it."""
-    import keras  # every fer_tf class is registered by `import fer_tf`
+    from fer_tf.models.saving import load_model
 
     path = pathlib.Path(path)
     if path.suffix not in MODEL_SUFFIXES:
         raise ConfigError(f"{path}: expected a .keras or .h5 Keras model file.")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as e:  # Keras raises many kinds for a foreign file.
-        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"{path}: not a Keras model file fer_tf can load ({reason}).") \
-            from None
+    model = load_model(path)
     shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else ()
     if len(model.inputs) != 1 or len(shape) != 3 or shape[-1] not in (1, 3) \
             or None in shape:

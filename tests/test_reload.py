@@ -117,3 +117,15 @@ def test_cli_evaluates_predicts_and_exports_a_run_of_fer_tf_layers(tmp_path):
                            "--out", str(tmp_path / "export"), "--json"])
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert (tmp_path / "export" / "saved_model.pb").is_file()
+
+
+def test_the_one_loader_names_the_file_in_one_line(tmp_path):
+    from fer_tf.errors import ConfigError
+    from fer_tf.models.saving import load_model
+
+    with pytest.raises(ConfigError, match="missing.keras: no such model file; run x"):
+        load_model(tmp_path / "missing.keras", hint="run x")
+    (tmp_path / "notes.keras").write_text("not a zip")
+    with pytest.raises(ConfigError, match="notes.keras: not a Keras model file") as caught:
+        load_model(tmp_path / "notes.keras")
+    assert "\n" not in str(caught.value)

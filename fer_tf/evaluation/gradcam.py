@@ -390,10 +390,7 @@ def load_models(model_or_run):
     from fer_tf.errors import MissingModelFileError
 
     from fer_tf.models import registry
-
-    # Importing every model module registers the package's custom classes
-    # (e.g. LandmarkPartEnsemble) before a .keras file is read.
-    registry.list_models()
+    from fer_tf.models.saving import load_model
     if os.path.exists(model_or_run):
         files = [model_or_run] if os.path.isfile(model_or_run) else _checkpoints(model_or_run)
         if not files:
@@ -403,10 +400,7 @@ def load_models(model_or_run):
                 ".keras file.")
         pairs = []
         for path in files:
-            try:
-                model = keras.saving.load_model(path, compile=False)
-            except (OSError, ValueError) as e:
-                raise ConfigError(f"{path}: cannot load the model ({e}).") from None
+            model = load_model(path)
             named = ensemble_members(model)
             if len(files) > 1 and len(named) == 1:
                 named = [(os.path.basename(os.path.dirname(os.path.dirname(path))), model)]

@@ -27,6 +27,7 @@ from fer_tf.errors import ConfigError
 from fer_tf.evaluation import metrics as metrics_lib
 from fer_tf.evaluation.report import RunFolder, plot_confusion_matrix, plot_history
 from fer_tf.models import registry
+from fer_tf.models.saving import load_model
 from fer_tf.training import fit
 from fer_tf.training.recipes import Recipe
 
@@ -398,13 +399,7 @@ def _member_runs(fold_run, members):
 
 
 def _load(path, where):
-    import keras
-
-    try:
-        return keras.saving.load_model(path)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{where}: cannot load {path} ({e}); was the run trained to the "
-                          "end?") from None
+    return load_model(path, compile=True, hint=f"run {where}: was it trained to the end?")
 
 
 def predict_probabilities(model, ds):

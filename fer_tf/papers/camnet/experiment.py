@@ -47,6 +47,7 @@ from fer_tf.evaluation.report import RunFolder, plot_confusion_matrix, plot_hist
 from fer_tf.models import registry
 from fer_tf.models.camnet import presets
 from fer_tf.models.camnet.model import table_6_1_augmentation
+from fer_tf.models.saving import load_model
 from fer_tf.papers.camnet import report
 from fer_tf.papers.camnet.report import run_key
 from fer_tf.training import fit
@@ -208,7 +209,7 @@ def train_one(name, optimizer, sub, data, settings, weights, seed, verbose):
     if os.path.exists(sub.best_checkpoint):
         # The finished run's checkpoint without its optimizer state (CAMnet34
         # with RAdam: 476 MB -> 166 MB); the run is not trained again.
-        fit.atomic_save_model(keras.saving.load_model(sub.best_checkpoint, compile=False),
+        fit.atomic_save_model(load_model(sub.best_checkpoint),
                               sub.best_checkpoint)
     member = Member(model, "none", name)
     plain, _ = ensemble_predict([member], x_test, batch_size=recipe.batch_size)
@@ -274,7 +275,7 @@ def gradcam_figure(run, sub, images, class_names, count=3):
     """Grad-CAM of trained CAMnet34 on a few test faces (`gradcam_layer`)."""
     from fer_tf.evaluation.gradcam import gradcam, plot_gradcam
 
-    model = keras.saving.load_model(sub.best_checkpoint, compile=False)
+    model = load_model(sub.best_checkpoint)
     result = gradcam(model, images[:count].astype(np.float32), layer=gradcam_layer(model))
     paths = []
     for k in range(min(count, len(images))):
