@@ -65,7 +65,6 @@ def _recipe_overrides(args):
                  "optimizer.learning_rate": args.lr, "optimizer.name": args.optimizer,
                  "label_smoothing": args.label_smoothing, "patience": args.patience,
                  "members": args.members,
-                 "mixed_precision": True if args.mixed_precision else None,
                  "class_balanced": True if args.class_balanced else None}
     if args.augment:
         overrides["train_transform.augmentation"] = args.augment
@@ -111,7 +110,9 @@ def _cmd_train(args):
                         resume=args.resume, strategy=args.strategy,
                         synthetic=_synthetic_options(args),
                         recipe_overrides=_recipe_overrides(args),
-                        input_size=args.input_size, num_classes=args.num_classes, data=data)
+                        input_size=args.input_size, num_classes=args.num_classes, data=data,
+                        precision=args.precision or ("float16" if args.mixed_precision
+                                                     else "auto"))
     if metrics.get("chief") is False:
         print("Worker finished; the chief wrote the run folder.")
         return
@@ -413,7 +414,11 @@ def build_parser():
     g.add_argument("--patience", type=_positive_int, help="early-stopping patience")
     g.add_argument("--members", type=_positive_int,
                    help="train N seeded members, combined by summed softmax")
-    g.add_argument("--mixed-precision", action="store_true", help="mixed_float16 compute")
+    g.add_argument("--mixed-precision", action="store_true",
+                   help="the same as --precision float16")
+    g.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16"),
+                   help="compute precision (default auto: the recipe's mixed_float16 on a "
+                        "GPU, float32 on a CPU, where float16 is emulated and slow)")
     g.add_argument("--class-balanced", action="store_true", help="class-balanced batches")
     g.add_argument("--augment", nargs="?", const="default",
                    help="training augmentation by name (flag alone: flip/rotation/shift/zoom)")

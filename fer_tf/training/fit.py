@@ -172,9 +172,12 @@ def split_cpu(num_devices):
 
 @contextlib.contextmanager
 def precision_policy(mixed_precision):
-    """Sets the global dtype policy for model construction, restoring it after."""
+    """Sets mixed_float16 for model construction when asked, restoring the
+    policy after; otherwise the caller's policy stays (float32 by default, or
+    mixed_bfloat16 under `fer_tf.training.precision.dtype_policy`)."""
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(MIXED_POLICY if mixed_precision else "float32")
+    if mixed_precision:
+        keras.config.set_dtype_policy(MIXED_POLICY)
     try:
         yield
     finally:

@@ -17,6 +17,7 @@ single fields) through the one loop, `fit.train`. Its folder holds:
 import dataclasses
 import os
 import shutil
+import sys
 import time
 
 import numpy as np
@@ -29,6 +30,7 @@ from fer_tf.evaluation.report import RunFolder, plot_confusion_matrix, plot_hist
 from fer_tf.models import registry
 from fer_tf.models.saving import load_model
 from fer_tf.training import fit
+from fer_tf.training.precision import choose_precision, dtype_policy
 from fer_tf.training.recipes import Recipe
 
 #: The embedded data's default size for `fer-tf train --dataset synthetic`.
@@ -287,7 +289,7 @@ def _check_resume(run, config):
 def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=0,
               overwrite=False, resume=False, strategy="auto", synthetic=None,
               recipe_overrides=None, input_size=None, num_classes=None,
-              data=DataOptions(), verbose="auto", progress=True):
+              data=DataOptions(), verbose="auto", progress=True, precision="auto"):
     """Trains a registered model and writes the run folder; returns its metrics.
 
     Args:
@@ -303,12 +305,22 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
         input_size: (height, width) overriding the model's input size.
         num_classes: overriding the model's default class count.
         data: DataOptions for real datasets.
+        precision: "auto" (the recipe's mixed_float16 on a GPU, float32 on a
+            CPU, where float16 is emulated), "float32", "bfloat16" or
+            "float16" (`fer_tf.training.precision`).
     """
     spec = registry.get_spec(model_name)
     if not spec.trainable_by_cli:
         raise ConfigError(f"Model {model_name!r} is not trained by gradient descent "
                           f"alone; run experiments/run_{spec.paper}.py instead.")
     recipe = resolve_recipe(spec, recipe_overrides)
+    choice = choose_precision(precision, gpu_precision="float16" if recipe.mixed_precision
+                              else "float32")
+    if choice.warning:
+        print(f"warning: {choice.warning}", file=sys.stderr)
+    if progress:
+        print(f"{model_name}: {choice.describe()}", flush=True)
+    recipe = recipe.replace(mixed_precision=choice.loss_scaling)
     input_shape = tuple(spec.input_shape)
     if input_size:
         input_shape = (int(input_size[0]), int(input_size[1])) + input_shape[2:]
@@ -331,6 +343,7 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
         "class_names": list(records.class_names), "synthetic": synthetic or {},
         "protocol": DATASET_PROTOCOLS[dataset][0], "data": dataclasses.asdict(data),
         "preprocessing": prep_stats, "strategy": strategy, "recipe": recipe.to_dict(),
+        "precision": choice.to_dict(),
     }
     if dataset == "fer2013":
         config["splits_used"] = {
@@ -360,11 +373,13 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
         def train_member(m, member_run):
             member_seed = seed + 1000 * int(m)
             fit.set_seed(member_seed)
-            _, history = fit.train(
-                lambda: registry.build_model(model_name, input_shape=input_shape,
-                                             num_classes=records.num_classes,
-                                             **recipe.model_kwargs),
-                train_ds, val_ds, member_run, recipe, strategy=tf_strategy, verbose=verbose)
+            with dtype_policy(choice.policy):
+                _, history = fit.train(
+                    lambda: registry.build_model(model_name, input_shape=input_shape,
+                                                 num_classes=records.num_classes,
+                                                 **recipe.model_kwargs),
+                    train_ds, val_ds, member_run, recipe, strategy=tf_strategy,
+                    verbose=verbose)
             plot_history(history, member_run.file("plots", "learning_curves.png"),
                          title=f"{model_name} on {dataset}")
             return {"epochs_run": len(history.get("epoch", [])), "seed": member_seed}

@@ -219,3 +219,31 @@ def test_evaluate_run_sums_member_probabilities_eq_4(tmp_path, monkeypatch):
     metrics = runner.evaluate_run(run.path, records=records)
     assert metrics["accuracy"] == 1.0
     assert metrics["member_accuracy"] == {"0": 0.0, "1": 0.0} and metrics["members"] == 2
+
+
+def test_train_picks_its_precision_by_device_and_never_float16_on_a_cpu(capsys, tmp_path,
+                                                                        monkeypatch):
+    import keras
+
+    from fer_tf.training import precision
+
+    # The recipe asks for the paper's mixed precision; with no GPU, auto is float32.
+    monkeypatch.setattr(precision, "gpu_available", lambda: False)
+    code, out, err = run_cli(capsys, "train", "baseline_cnn", "--out", tmp_path / "cpu",
+                             "--set", "mixed_precision=true", *TINY)
+    assert code == 0, err
+    config = json.loads((tmp_path / "cpu" / "config.json").read_text())
+    assert config["precision"]["precision"] == "float32" and "no GPU" in out
+    assert config["recipe"]["mixed_precision"] is False
+    # An explicit float16 on a CPU is kept, with a one-line warning.
+    chosen = precision.choose_precision("float16", gpu=False)
+    assert chosen.precision == "float16" and "slower" in chosen.warning
+    # bfloat16 reaches the model that trains (mixed_bfloat16 layers in the checkpoint).
+    code, _, err = run_cli(capsys, "train", "baseline_cnn", "--out", tmp_path / "bf16",
+                           "--precision", "bfloat16", *TINY)
+    assert code == 0, err
+    model = keras.saving.load_model(tmp_path / "bf16" / "checkpoints" / "best.keras")
+    conv = next(l for l in model.layers if isinstance(l, keras.layers.Conv2D))
+    assert conv.dtype_policy.name == "mixed_bfloat16"
+    assert json.loads((tmp_path / "bf16" / "config.json").read_text())[
+        "precision"]["policy"] == "mixed_bfloat16"
