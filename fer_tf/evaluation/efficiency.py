@@ -418,16 +418,16 @@ def _seconds(function, argument, repeats, warmup=2):
     return times
 
 
-def matmul_gflops(size=2048, repeats=10):
-    """fp32 matrix-multiply throughput (GFLOP/s) of this machine and backend:
-    the fastest of `repeats` compiled size x size products (2 * size^3 FLOPs
-    each). The fastest, not the median, because it stands for the peak: on a
-    shared machine a median catches other jobs and would flatter
-    `peak_fraction`."""
+def matmul_gflops(size=2048, repeats=10, dtype="float32"):
+    """Matrix-multiply throughput (GFLOP/s) of this machine and backend in
+    `dtype` ("float32", "bfloat16" or "float16"): the fastest of `repeats`
+    compiled size x size products (2 * size^3 FLOPs each). The fastest, not
+    the median, because it stands for the peak: on a shared machine a median
+    catches other jobs and would flatter `peak_fraction`. A peak fraction is
+    only meaningful against the peak of its own dtype."""
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((size, size)).astype("float32")
-    b = rng.standard_normal((size, size)).astype("float32")
-    product = keras.ops.convert_to_tensor(b)
+    a = keras.ops.cast(rng.standard_normal((size, size)).astype("float32"), dtype)
+    product = keras.ops.cast(rng.standard_normal((size, size)).astype("float32"), dtype)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -441,7 +441,7 @@ def matmul_gflops(size=2048, repeats=10):
         function = lambda x: jax.block_until_ready(compiled(x))  # noqa: E731
     else:
         function = lambda x: keras.ops.convert_to_numpy(keras.ops.matmul(x, product))  # noqa: E731
-    seconds = min(_seconds(function, keras.ops.convert_to_tensor(a), repeats))
+    seconds = min(_seconds(function, a, repeats))
     return 2.0 * size ** 3 / seconds / 1e9
 
 

@@ -1,0 +1,130 @@
+"""Which compute precision is fastest here, per model family (issue 23).
+
+    python benchmarks/precision.py                       # every family, about 5 minutes
+    python benchmarks/precision.py --models vgg_lite,efficientnet_b0 --steps 5
+
+In one process: the machine's matmul GFLOP/s in float32, bfloat16 and float16
+(2048 x 2048, the fastest of 10), whether the CPU has bfloat16 matrix units
+(AMX-BF16 or AVX512-BF16 in /proc/cpuinfo), and for each registered model
+family at its usual input, training and inference images/s under the Keras
+policies float32, mixed_bfloat16 and mixed_float16 (a few steps after a
+warm-up, the fastest step). Each row also gives the speed as a ratio to
+float32 measured in the same run, which is what `--precision auto` relies on:
+machines of this kind differ by up to 2.4x in absolute speed, and some lack
+bfloat16 units (there bfloat16 loses to float32).
+"""
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+#: family -> (registered model, input shape, batch): each family's usual input.
+FAMILIES = {
+    "vgg_lite": ("vgg_lite", (48, 48, 1), 128),
+    "baseline_cnn": ("baseline_cnn", (48, 48, 1), 64),
+    "efficientnet_b0": ("efficientnet_b0", (96, 96, 3), 32),
+    "resnet34": ("resnet34", (48, 48, 3), 32),
+    "camnet34": ("camnet34", (48, 48, 3), 16),
+    "landmark_subnet": ("landmark_subnet", (96, 96, 3), 32),
+}
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+
+
+def cpu_bf16_units():
+    """The bfloat16 matrix instructions /proc/cpuinfo lists (empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return sorted({"amx_bf16", "avx512_bf16"} & set(flags))
+
+
+def _fastest(step, steps):
+    step()  # warm-up: tracing and first-call allocation
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def measure(name, shape, batch, policy, steps):
+    """(training images/s, inference images/s) of one model under one policy."""
+    import keras
+    import numpy as np
+
+    from fer_tf.models.registry import build_model, get_spec
+
+    keras.config.set_dtype_policy(policy)
+    try:
+        spec = get_spec(name)
+        model = build_model(name, input_shape=shape, num_classes=spec.num_classes)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (batch, *shape)).astype("float32")
+    outputs = model.outputs if isinstance(model.outputs, list) else [model.outputs]
+    y = [rng.integers(0, o.shape[-1], batch) if o.shape[-1] and o.shape[-1] < 20
+         else rng.uniform(0, 1, (batch, o.shape[-1])).astype("float32") for o in outputs]
+    losses = ["sparse_categorical_crossentropy" if t.ndim == 1 else "mae" for t in y]
+    optimizer = keras.optimizers.SGD(1e-3)
+    if policy == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss=losses if len(losses) > 1 else losses[0])
+    target = y if len(y) > 1 else y[0]
+    train = _fastest(lambda: model.train_on_batch(x, target), steps)
+    infer = _fastest(lambda: model.predict_on_batch(x), steps)
+    return batch / train, batch / infer
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", help=f"comma-separated families (default: {','.join(FAMILIES)})")
+    p.add_argument("--steps", type=int, default=3, help="timed steps after the warm-up")
+    p.add_argument("--json", help="also write the figures to this file")
+    args = p.parse_args(argv)
+    import logging
+
+    import fer_tf  # noqa: F401  (quiet start, every class registered)
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # one trace per policy is the point
+    from fer_tf.evaluation.efficiency import matmul_gflops
+
+    names = args.models.split(",") if args.models else list(FAMILIES)
+    units = cpu_bf16_units()
+    peaks = {d: matmul_gflops(2048, 10, d) for d in POLICIES}
+    print(f"bfloat16 matrix units: {', '.join(units) if units else 'none found'}")
+    print("matmul peak GFLOP/s: " + ", ".join(f"{d} {v:.0f}" for d, v in peaks.items())
+          + f" (bfloat16 / float32 = {peaks['bfloat16'] / peaks['float32']:.2f})")
+    print("| model | input, batch | dtype | train img/s | vs float32 | infer img/s | vs float32 |")
+    print("|---|---|---|---|---|---|---|")
+    rows = []
+    for family in names:
+        name, shape, batch = FAMILIES[family]
+        base = None
+        for dtype, policy in POLICIES.items():
+            train, infer = measure(name, shape, batch, policy, args.steps)
+            base = base or (train, infer)
+            rows.append({"model": family, "input": list(shape), "batch": batch, "dtype": dtype,
+                         "train_images_per_s": train, "infer_images_per_s": infer,
+                         "train_vs_float32": train / base[0],
+                         "infer_vs_float32": infer / base[1]})
+            print(f"| {family} | {'x'.join(map(str, shape))}, {batch} | {dtype} | "
+                  f"{train:.1f} | {train / base[0]:.2f} | {infer:.1f} | {infer / base[1]:.2f} |",
+                  flush=True)
+    if args.json:
+        from fer_tf.io import atomic_write_json
+
+        atomic_write_json(args.json, {"bf16_units": units, "matmul_gflops": peaks,
+                                      "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
