@@ -15,9 +15,7 @@ bfloat16 units (there bfloat16 loses to float32).
 """
 
 import argparse
-import json
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,54 +31,35 @@ FAMILIES = {
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
-def cpu_bf16_units():
-    """The bfloat16 matrix instructions /proc/cpuinfo lists (empty elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f
-                          if line.startswith("flags")), [])
-    except OSError:
-        return []
-    return sorted({"amx_bf16", "avx512_bf16"} & set(flags))
-
-
-def _fastest(step, steps):
-    step()  # warm-up: tracing and first-call allocation
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def measure(name, shape, batch, policy, steps):
-    """(training images/s, inference images/s) of one model under one policy."""
+    """(training images/s, inference images/s) of one model under one policy:
+    training through `fer_tf.training.precision.training_step_seconds`, the
+    very measurement `--precision auto` makes."""
+    import time
+
     import keras
     import numpy as np
 
     from fer_tf.models.registry import build_model, get_spec
+    from fer_tf.training.precision import dtype_policy, training_step_seconds
 
-    keras.config.set_dtype_policy(policy)
-    try:
-        spec = get_spec(name)
-        model = build_model(name, input_shape=shape, num_classes=spec.num_classes)
-    finally:
-        keras.config.set_dtype_policy("float32")
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (batch, *shape)).astype("float32")
-    outputs = model.outputs if isinstance(model.outputs, list) else [model.outputs]
-    y = [rng.integers(0, o.shape[-1], batch) if o.shape[-1] and o.shape[-1] < 20
-         else rng.uniform(0, 1, (batch, o.shape[-1])).astype("float32") for o in outputs]
-    losses = ["sparse_categorical_crossentropy" if t.ndim == 1 else "mae" for t in y]
-    optimizer = keras.optimizers.SGD(1e-3)
-    if policy == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    model.compile(optimizer=optimizer, loss=losses if len(losses) > 1 else losses[0])
-    target = y if len(y) > 1 else y[0]
-    train = _fastest(lambda: model.train_on_batch(x, target), steps)
-    infer = _fastest(lambda: model.predict_on_batch(x), steps)
-    return batch / train, batch / infer
+    spec = get_spec(name)
+
+    def build():
+        return build_model(name, input_shape=shape, num_classes=spec.num_classes)
+
+    train = training_step_seconds(build, batch, steps)(policy)
+    with dtype_policy(policy):
+        model = build()
+    x = np.random.default_rng(0).uniform(0, 1, (batch, *shape)).astype("float32")
+    model.predict_on_batch(x)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        model.predict_on_batch(x)
+        times.append(time.perf_counter() - start)
+    keras.backend.clear_session()
+    return batch / train, batch / min(times)
 
 
 def main(argv=None):
@@ -95,6 +74,7 @@ def main(argv=None):
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # one trace per policy is the point
     from fer_tf.evaluation.efficiency import matmul_gflops
+    from fer_tf.training.precision import cpu_bf16_units
 
     names = args.models.split(",") if args.models else list(FAMILIES)
     units = cpu_bf16_units()

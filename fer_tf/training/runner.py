@@ -30,7 +30,7 @@ from fer_tf.evaluation.report import RunFolder, plot_confusion_matrix, plot_hist
 from fer_tf.models import registry
 from fer_tf.models.saving import load_model
 from fer_tf.training import fit
-from fer_tf.training.precision import choose_precision, dtype_policy
+from fer_tf.training.precision import choose_precision, dtype_policy, training_step_seconds
 from fer_tf.training.recipes import Recipe
 
 #: The embedded data's default size for `fer-tf train --dataset synthetic`.
@@ -286,6 +286,27 @@ def _check_resume(run, config):
                           "from the interrupted run (only a larger epoch budget may change).")
 
 
+#: "auto" measures float32 against bfloat16 (a few traced steps each, cached
+#: per machine) only for runs of at least this many training steps: shorter
+#: runs would spend more on the measurement than it could save.
+MEASURE_MIN_STEPS = 2000
+
+
+def _precision(requested, recipe, model_name, input_shape, records, num_images):
+    """The run's `PrecisionChoice` (`fer_tf.training.precision.choose_precision`)."""
+    steps = recipe.epochs * -(-num_images // recipe.batch_size)
+    measure = None
+    if steps >= MEASURE_MIN_STEPS:
+        measure = training_step_seconds(
+            lambda: registry.build_model(model_name, input_shape=input_shape,
+                                         num_classes=records.num_classes,
+                                         **recipe.model_kwargs), recipe.batch_size)
+    return choose_precision(requested, gpu_precision="float16" if recipe.mixed_precision
+                            else "float32", measure=measure,
+                            key=f"{model_name} {'x'.join(map(str, input_shape))} "
+                                f"batch {recipe.batch_size}")
+
+
 def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=0,
               overwrite=False, resume=False, strategy="auto", synthetic=None,
               recipe_overrides=None, input_size=None, num_classes=None,
@@ -314,13 +335,6 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
         raise ConfigError(f"Model {model_name!r} is not trained by gradient descent "
                           f"alone; run experiments/run_{spec.paper}.py instead.")
     recipe = resolve_recipe(spec, recipe_overrides)
-    choice = choose_precision(precision, gpu_precision="float16" if recipe.mixed_precision
-                              else "float32")
-    if choice.warning:
-        print(f"warning: {choice.warning}", file=sys.stderr)
-    if progress:
-        print(f"{model_name}: {choice.describe()}", flush=True)
-    recipe = recipe.replace(mixed_precision=choice.loss_scaling)
     input_shape = tuple(spec.input_shape)
     if input_size:
         input_shape = (int(input_size[0]), int(input_size[1])) + input_shape[2:]
@@ -335,6 +349,12 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
              else [int(fold)])
     for k in folds:
         split_records(records, dataset, k, seed, val_fraction=data.val_fraction)
+    choice = _precision(precision, recipe, model_name, input_shape, records, len(records))
+    recipe = recipe.replace(mixed_precision=choice.loss_scaling)
+    if choice.warning:
+        print(choice.warning, file=sys.stderr)
+    if progress:
+        print(f"{model_name}: {choice.describe()}", flush=True)
     config = {
         "model": model_name, "paper": spec.paper, "dataset": dataset,
         "data_dir": None if data_dir is None else os.path.abspath(data_dir),

@@ -66,3 +66,44 @@ def test_dtype_policy_sets_and_restores_the_global_policy():
     with pytest.raises(RuntimeError), dtype_policy("mixed_float16"):
         raise RuntimeError("restored even so")
     assert keras.config.dtype_policy().name == before
+
+
+def _fake_measure(seconds, calls):
+    """A measure(policy) that returns fixed seconds and counts its calls: no timing."""
+    def measure(policy):
+        calls.append(policy)
+        return seconds[policy]
+    return measure
+
+
+@pytest.mark.parametrize("seconds, picked", [
+    ({"float32": 1.0, "mixed_bfloat16": 0.5}, "bfloat16"),    # AMX: bfloat16 2x as fast
+    ({"float32": 1.0, "mixed_bfloat16": 2.0}, "float32"),     # depthwise convolutions
+    ({"float32": 1.0, "mixed_bfloat16": 0.95}, "float32")])   # a tie keeps float32
+def test_auto_on_a_cpu_measures_this_model_and_caches_the_answer(monkeypatch, tmp_path,
+                                                                 seconds, picked):
+    monkeypatch.setenv("FER_TF_CACHE", str(tmp_path))
+    calls = []
+    choice = choose_precision("auto", gpu=False, measure=_fake_measure(seconds, calls),
+                              key="m 48x48 b32", bf16_units=["amx_bf16"])
+    assert choice.precision == picked and "measured" in choice.reason
+    assert sorted(calls) == ["float32", "mixed_bfloat16"]
+    again = choose_precision("auto", gpu=False, measure=_fake_measure(seconds, calls),
+                             key="m 48x48 b32", bf16_units=["amx_bf16"])
+    assert again.precision == picked and "cached" in again.reason and len(calls) == 2
+    # Another model or input is measured anew.
+    choose_precision("auto", gpu=False, measure=_fake_measure(seconds, calls),
+                     key="m 96x96 b32", bf16_units=["amx_bf16"])
+    assert len(calls) == 4
+
+
+def test_auto_never_measures_without_bfloat16_units_or_picks_float16(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_TF_CACHE", str(tmp_path))
+    calls = []
+    fast16 = _fake_measure({"float32": 1.0, "mixed_bfloat16": 0.1, "mixed_float16": 0.01},
+                           calls)
+    choice = choose_precision("auto", gpu=False, measure=fast16, key="k", bf16_units=[])
+    assert choice.precision == "float32" and "no bfloat16 units" in choice.reason
+    assert calls == []
+    assert choose_precision("auto", gpu=False, measure=fast16, key="k",
+                            bf16_units=["avx512_bf16"]).precision == "bfloat16"
