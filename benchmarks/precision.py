@@ -8,7 +8,8 @@ In one process: the machine's matmul GFLOP/s in float32, bfloat16 and float16
 (AMX-BF16 or AVX512-BF16 in /proc/cpuinfo), and for each registered model
 family at its usual input, training and inference images/s under the Keras
 policies float32, mixed_bfloat16 and mixed_float16 (a few steps after a
-warm-up, the fastest step). Each row also gives the speed as a ratio to
+warm-up, the fastest step; on a CPU float16 takes one step of an eighth of
+the batch, because it is emulated and very slow). Each row also gives the speed as a ratio to
 float32 measured in the same run, which is what `--precision auto` relies on:
 machines of this kind differ by up to 2.4x in absolute speed, and some lack
 bfloat16 units (there bfloat16 loses to float32).
@@ -76,6 +77,9 @@ def main(argv=None):
     from fer_tf.evaluation.efficiency import matmul_gflops
     from fer_tf.training.precision import cpu_bf16_units
 
+    from fer_tf.training.precision import gpu_available
+
+    gpu = gpu_available()
     names = args.models.split(",") if args.models else list(FAMILIES)
     units = cpu_bf16_units()
     peaks = {d: matmul_gflops(2048, 10, d) for d in POLICIES}
@@ -89,7 +93,11 @@ def main(argv=None):
         name, shape, batch = FAMILIES[family]
         base = None
         for dtype, policy in POLICIES.items():
-            train, infer = measure(name, shape, batch, policy, args.steps)
+            # float16 is emulated on CPUs (a vgg_lite step of 128 took 140 s): one step
+            # of an eighth of the batch is enough to show it.
+            slow = dtype == "float16" and not gpu
+            train, infer = measure(name, shape, max(batch // 8, 1) if slow else batch, policy,
+                                   1 if slow else args.steps)
             base = base or (train, infer)
             rows.append({"model": family, "input": list(shape), "batch": batch, "dtype": dtype,
                          "train_images_per_s": train, "infer_images_per_s": infer,

@@ -2,7 +2,6 @@
 a synthetic video, pre-cropped faces with `--detector none`, and each bad
 input of issue 13 (reported per input; the others are still processed)."""
 
-import json
 import pathlib
 
 import cv2
@@ -13,8 +12,8 @@ import pytest
 from fer_tf import cli
 from fer_tf.data import labels as L
 from fer_tf.errors import ConfigError
-from fer_tf.predict import (DEFAULT_MODEL_PATH, ModelInfo, load_classifier, predict_inputs,
-                            write_info_entry)
+from fer_tf.predict import DEFAULT_MODEL_PATH, load_classifier
+from tests.helpers.predict import run_predict, save_tiny_classifier, write_video
 
 PHOTO = pathlib.Path(__file__).parent / "fixtures" / "astronaut.png"
 
@@ -22,16 +21,7 @@ PHOTO = pathlib.Path(__file__).parent / "fixtures" / "astronaut.png"
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """A small untrained 48x48 grey classifier saved as .keras with its info."""
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((48, 48, 1))
-    x = keras.layers.Conv2D(4, 3, strides=4, activation="relu")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = keras.layers.Dense(7, activation="softmax")(x)
-    model = keras.Model(inputs, outputs)
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    model.save(path)
-    write_info_entry(path, ModelInfo((48, 48, 1), L.FER2013_CLASSES, "unit"))
-    return path, model
+    return save_tiny_classifier(tmp_path_factory.mktemp("model"))
 
 
 def _video(path, frames=20, size=(120, 160)):
@@ -41,18 +31,10 @@ def _video(path, frames=20, size=(120, 160)):
     rng = np.random.default_rng(0)
     clip = make_video(sample_identity(rng, "DE001"), "happiness", num_frames=frames,
                       frame_size=size, face_size=90, rng=rng)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10,
-                             (size[1], size[0]))
-    for frame in clip.frames:
-        writer.write(cv2.cvtColor(np.asarray(frame, np.uint8), cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path
+    return write_video(path, clip.frames)
 
 
-def _run(capsys, *argv):
-    code = cli.main(["predict", *map(str, argv), "--json", "--no-progress"])
-    out, err = capsys.readouterr()
-    return code, [json.loads(line) for line in out.splitlines() if line.strip()], err
+_run = run_predict
 
 
 def test_default_model_on_the_fixture_photo(capsys):

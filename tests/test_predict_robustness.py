@@ -17,10 +17,9 @@ import PIL.Image
 import pytest
 
 from fer_tf import cli
-from fer_tf.data import labels as L
 from fer_tf.errors import ConfigError
-from fer_tf.predict import (ModelInfo, load_classifier, predict_inputs, read_image,
-                            write_info_entry)
+from fer_tf.predict import load_classifier, predict_inputs, read_image
+from tests.helpers.predict import run_predict, save_tiny_classifier, write_video
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -28,15 +27,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """An untrained 48x48 grey softmax classifier saved as .keras with its info."""
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((48, 48, 1))
-    x = keras.layers.Conv2D(2, 3, strides=4, activation="relu")(inputs)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(x))
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    model.save(path)
-    write_info_entry(path, ModelInfo((48, 48, 1), L.FER2013_CLASSES, "unit"))
-    return path
+    return save_tiny_classifier(tmp_path_factory.mktemp("model"), filters=2)[0]
 
 
 def _png(path, value=100, size=(48, 48)):
@@ -46,18 +37,10 @@ def _png(path, value=100, size=(48, 48)):
 
 
 def _video(path, frames=20, size=(48, 64)):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10,
-                             (size[1], size[0]))
-    for i in range(frames):
-        writer.write(np.full((*size, 3), 10 * i, np.uint8))
-    writer.release()
-    return path
+    return write_video(path, [np.full((*size, 3), 10 * i, np.uint8) for i in range(frames)])
 
 
-def _run(capsys, *argv):
-    code = cli.main(["predict", *map(str, argv), "--json", "--no-progress"])
-    out, err = capsys.readouterr()
-    return code, [json.loads(line) for line in out.splitlines() if line.strip()], err
+_run = run_predict
 
 
 def _frames(path):
