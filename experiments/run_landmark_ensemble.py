@@ -9,6 +9,8 @@
     python experiments/run_landmark_ensemble.py --dataset jaffe --data-dir DIR    # LOSO
     python experiments/run_landmark_ensemble.py --dataset sfew --data-dir DIR \\
         --cross-ckplus CK_DIR --cross-jaffe JAFFE_DIR                             # + Table III
+    python experiments/run_landmark_ensemble.py --dataset sfew --data-dir TRAIN_ONLY \\
+        --sfew-split-train 0.2    # a copy without Val/: a random 20% of Train is the test set
     python experiments/run_landmark_ensemble.py --dataset ckplus --data-dir DIR \\
         --folds 1,2 --epochs-scale 0.1 --input-size 96    # the protocol at a CPU budget
     python experiments/run_landmark_ensemble.py --smoke   # the same code in seconds (CI)
@@ -63,6 +65,10 @@ def parse_args(argv=None):
                         "trains on all nine other folds)")
     p.add_argument("--class-balanced", action="store_true",
                    help="class-balanced batches, as in the authors' notebook")
+    p.add_argument("--sfew-split-train", type=float, metavar="FRACTION",
+                   help="SFEW copy without Val/: hold out this random, class-stratified "
+                        "share of Train as the test set (not subject-independent: SFEW has no "
+                        "subject ids); the published layout needs no such option")
     p.add_argument("--cross-ckplus", help="Table III: CK+ folder to test on (contempt dropped)")
     p.add_argument("--cross-jaffe", help="Table III: JAFFE folder to test on")
     p.add_argument("--seed", type=int, default=0)
@@ -93,7 +99,7 @@ def main(argv=None):
             folds=args.folds, budget=budget, seed=args.seed, smoke=args.smoke,
             overwrite=args.overwrite, resume=args.resume, cross=cross,
             cache_dir=args.cache_dir, verbose=0 if args.smoke else "auto",
-            progress=not args.smoke)
+            progress=not args.smoke, sfew_split_train=args.sfew_split_train)
     except FerTfError as e:
         print(f"run_landmark_ensemble: error: {e}", file=sys.stderr)
         return 2

@@ -84,3 +84,77 @@ def test_landmark_notebook_runs_in_smoke_mode():
     outputs, text = execute_notebook("landmark_part_ensemble.ipynb")
     assert "el: ensemble accuracy" in text and "1,647,480 parameters" in text
     assert "Table I" in str(outputs)
+
+
+def _script():
+    """experiments/run_landmark_ensemble.py as a module: one process runs
+    every layout (TensorFlow and dlib's predictor load once)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "experiments" / \
+        "run_landmark_ensemble.py"
+    spec = importlib.util.spec_from_file_location("run_landmark_ensemble_e2e", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_real_data_path_end_to_end_on_each_published_layout(tmp_path, capsys):
+    """Issue 24e: the real-data path (reader -> detector -> crop -> dlib
+    landmarks -> protocol -> three stages -> report) on tiny files in each
+    published layout that `fer-tf data synth` writes, in smoke mode: JAFFE
+    KA.HA1.29.tiff names (leave one subject out), CK+48/<class>/*.png (10
+    subject folds), SFEW Train/ + Val/, and SFEW Train/ alone, refused
+    without --sfew-split-train and run with it."""
+    import shutil
+    import warnings
+
+    from fer_tf.data.layouts import write_layout
+    from fer_tf.data.readers import DatasetCountWarning
+
+    script = _script()
+    quiet = {"show_progress": False}
+    layouts = {"jaffe": ("jaffe", {"num_subjects": 3, "images_per_expression": 1}),
+               "ckplus": ("ckplus48", {"num_subjects": 10, "sequences_per_subject": 1}),
+               "sfew": ("sfew", {"per_class_train": 2, "per_class_val": 1})}
+    for dataset, (layout, counts) in layouts.items():
+        data = tmp_path / layout
+        write_layout(layout, data, **quiet, **counts)
+        out = tmp_path / f"run-{dataset}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DatasetCountWarning)
+            code = script.main(["--dataset", dataset, "--data-dir", str(data), "--smoke",
+                                "--networks", "el", "--folds", "1", "--out", str(out),
+                                "--cache-dir", str(tmp_path / "cache")])
+        assert code == 0, (dataset, capsys.readouterr().err[-2000:])
+        metrics = json.loads((out / "metrics.json").read_text())
+        config = json.loads((out / "config.json").read_text())
+        faces = metrics["faces"]
+        assert faces["detected"] + faces["missed"] == faces["images"]
+        assert faces["images"] == sum(metrics["split_sizes"]["1"].values())
+        mae = metrics["networks"]["el"]["landmark_mae"]
+        assert set(mae) == {"eyebrows", "eyes"}, dataset
+        assert "moved with the crop" in config["preprocessing"]["landmarks"]
+        report = (out / "results.md").read_text()
+        assert "Faces: the detector" in report and "Table I" in report
+        assert np.asarray(metrics["networks"]["el"]["confusion_matrix"]).sum() == \
+            metrics["split_sizes"]["1"]["test"]
+    assert metrics["split_sizes"]["1"]["test"] == 7            # SFEW Val: 1 per class
+
+    # SFEW without Val: one line saying how to run the Train-split variant.
+    shutil.rmtree(tmp_path / "sfew" / "Val")
+    capsys.readouterr()
+    args = ["--dataset", "sfew", "--data-dir", str(tmp_path / "sfew"), "--smoke",
+            "--networks", "el", "--out", str(tmp_path / "run-sfew-train")]
+    assert script.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--sfew-split-train" in err and "Val/" in err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DatasetCountWarning)
+        assert script.main(args + ["--sfew-split-train", "0.5"]) == 0
+    metrics = json.loads((tmp_path / "run-sfew-train" / "metrics.json").read_text())
+    assert metrics["split_sizes"]["1"] == {"train": 7, "val": 0, "test": 7}
+    assert "a random 50% of Train (7 of 14 images" in metrics["test_set"]
+    assert "Test set: SFEW Train only" in (tmp_path / "run-sfew-train" /
+                                           "results.md").read_text()

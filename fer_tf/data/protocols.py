@@ -7,6 +7,7 @@
   Sec. IV); when `groups` are set (frames of one video), a clip never
   straddles train and test.
 - `predefined_split`: FER2013 Training/PublicTest/PrivateTest, SFEW Train/Val.
+- `split_of_train`: a stand-in Val drawn from SFEW Train, for copies without Val.
 """
 
 import dataclasses
@@ -103,6 +104,36 @@ def subject_holdout(records, test_fraction=0.25, seed=0):
     test_subjects = rng.choice(unique, size=n_test, replace=False)
     test = np.isin(subjects, test_subjects)
     return [Fold("holdout", np.flatnonzero(~test), np.flatnonzero(test))]
+
+
+def split_of_train(records, fraction, seed=0, train="Train", test="Val"):
+    """A copy of `records` whose `train` split keeps a random, class-stratified
+    `fraction` apart, renamed `test`, so a Train -> Val protocol runs on a
+    copy that has Train only (SFEW 2.0 without its Val folder; the landmark
+    paper's Sec. IV-A reports on the published Val). SFEW has no subject ids,
+    so the split cannot be subject-independent: frames of one film may fall
+    on both sides. Every class keeps at least one image on each side where
+    it has two; `seed` fixes the draw. Records already holding a `test`
+    split are refused, so the published one is never mixed in.
+    """
+    split = _require(records, "split").astype(object)
+    if not 0.0 < float(fraction) < 1.0:
+        raise ConfigError(f"The held-out share of {train} must lie in (0, 1), got {fraction}.")
+    if np.any(split == test):
+        raise DatasetError(f"{records.name} already has a {test} split; split {train} only "
+                           "in a copy without it.")
+    rng = np.random.default_rng(seed)
+    held = []
+    for label in np.unique(records.labels):
+        members = np.flatnonzero((split == train) & (records.labels == label))
+        if len(members) < 2:
+            continue
+        n = min(len(members) - 1, max(1, int(round(len(members) * float(fraction)))))
+        held.append(rng.choice(members, size=n, replace=False))
+    if not held:
+        raise DatasetError(f"{records.name}: {train} is too small to hold any of it out.")
+    split[np.concatenate(held)] = test
+    return dataclasses.replace(records, split=split.astype(str))
 
 
 PROTOCOLS = {

@@ -78,6 +78,11 @@ def aggregate_folds(fold_results, class_names):
     return out
 
 
+def percent(fraction):
+    """A fraction as a percentage (None stays None): the package's one."""
+    return None if fraction is None else 100.0 * float(fraction)
+
+
 def wilson_interval(accuracy, n, z=1.96):
     """95% Wilson score interval (lower, upper) of an accuracy measured on n
     test images: the test set's sampling error. One training run per
@@ -87,7 +92,8 @@ def wilson_interval(accuracy, n, z=1.96):
     p = float(accuracy)
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (float(centre - half), float(centre + half))
+    # Clipped: rounding leaves 0 - tiny at accuracy 0, printed as "-0.0".
+    return (float(max(0.0, centre - half)), float(min(1.0, centre + half)))
 
 
 def wilson_text(accuracy, n):

@@ -320,21 +320,28 @@ def track_faces(frames, detector, source="<frames>"):
     return np.asarray(boxes, np.int64), counts
 
 
-def crop_face(image, box, margin=0.0, landmarks=None):
-    """Crops `box` = (x, y, w, h) widened by `margin` x its size on each side.
-
-    The crop is clipped to the image. Landmarks, when given, are shifted into
-    crop coordinates and returned as (crop, landmarks).
-    """
-    image = np.asarray(image)
-    height, width = image.shape[:2]
+def face_region(box, margin, width, height):
+    """The pixels `crop_face` keeps: `box` = (x, y, w, h) widened by `margin`
+    x its size on each side and clipped to a width x height image, as
+    integer (x0, y0, w, h)."""
     x, y, w, h = (float(v) for v in box)
     widened = (x - margin * w, y - margin * h, w * (1 + 2 * margin), h * (1 + 2 * margin))
     clipped = _clip_box(widened, width, height)
     if clipped is None:
         raise FaceNotFoundError(f"Face box {tuple(box)} lies outside the "
                                 f"{width}x{height} image.")
-    x0, y0, cw, ch = clipped
+    return clipped
+
+
+def crop_face(image, box, margin=0.0, landmarks=None):
+    """Crops `box` = (x, y, w, h) widened by `margin` x its size on each side.
+
+    The crop is clipped to the image (`face_region`). Landmarks, when given,
+    are shifted into crop coordinates and returned as (crop, landmarks).
+    """
+    image = np.asarray(image)
+    height, width = image.shape[:2]
+    x0, y0, cw, ch = face_region(box, margin, width, height)
     crop = image[y0:y0 + ch, x0:x0 + cw]
     if landmarks is None:
         return crop

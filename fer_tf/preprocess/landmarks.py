@@ -44,6 +44,13 @@ class DlibLandmarker:
         self._dlib = dlib
         self._predictor = dlib.shape_predictor(str(self.path))
 
+    def config(self):
+        """JSON-able identity of the predictor (for cache keys)."""
+        import os
+
+        return {"landmarker": "dlib_ert_68", "file": self.path.name,
+                "bytes": os.path.getsize(self.path)}
+
     def __call__(self, image, box=None):
         """Returns (68, 2) float32 (x, y) landmarks of the face in `box`.
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from fer_tf.errors import ConfigError
 from fer_tf.io import atomic_write_json, current_umask, file_sha256
+from fer_tf.models.saving import load_model
 from fer_tf.training import recipes as recipes_lib
 
 MIXED_POLICY = "mixed_float16"
@@ -435,14 +436,21 @@ class PreciseBatchNorm(keras.callbacks.Callback):
     """`recalibrate_batch_norm` before every validation (Keras calls
     `on_test_begin` inside `fit` before it evaluates), so the epoch's
     validation metrics, its best checkpoint and the final weights all use
-    the recalibrated statistics."""
+    the recalibrated statistics; with `last_epoch` (a stage without
+    validation data, whose last weights are kept), also at the end of that
+    epoch, ahead of the checkpoint callbacks (put it first in the list)."""
 
-    def __init__(self, batches):
+    def __init__(self, batches, last_epoch=None):
         super().__init__()
         self.batches = batches
+        self.last_epoch = last_epoch
 
     def on_test_begin(self, logs=None):
         recalibrate_batch_norm(self.model, self.batches())
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.last_epoch is not None and epoch + 1 == self.last_epoch:
+            recalibrate_batch_norm(self.model, self.batches())
 
 
 def training_batches(train_data, batch_size, num_batches, seed=0):
@@ -636,9 +644,12 @@ def _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monito
                           extra=list(callbacks) + recipes_lib.schedule_callbacks(
                               opt_config, monitor, mode),
                           checkpoint_interval=checkpoint_interval)
-    if recipe.precise_bn_batches and val_data is not None:
-        cbs.append(PreciseBatchNorm(training_batches(train_data, recipe.batch_size,
-                                                     recipe.precise_bn_batches)))
+    if recipe.precise_bn_batches:
+        # First: without validation data the last epoch's weights are the
+        # stage's checkpoint, so they are recalibrated before it is written.
+        cbs.insert(0, PreciseBatchNorm(
+            training_batches(train_data, recipe.batch_size, recipe.precise_bn_batches),
+            last_epoch=None if val_data is not None else stage.epochs))
     kwargs = _fit_arguments(train_data, val_data, recipe.batch_size)
     with scope():
         model.fit(epochs=stage.epochs, steps_per_epoch=steps_per_epoch, callbacks=cbs,
@@ -646,7 +657,7 @@ def _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monito
 
 
 def _restore(model, path):
-    best = keras.saving.load_model(path, compile=False)
+    best = load_model(path)
     model.set_weights(best.get_weights())
 
 

@@ -208,11 +208,13 @@ class Recipe:
         landmark_part: str or None. an `fer_tf.data.ibug68` part whose points
             are the landmark targets ("all" for the 68).
         mixed_precision: bool. mixed_float16 compute.
-        precise_bn_batches: int. 0: off. Otherwise, before every validation,
-            each trainable batch norm's moving mean and variance are recomputed
-            as plain averages over this many training batches ("precise BN",
-            Wu & Johnson 2021, Sec. 3): at short budgets the default momentum
-            0.99 leaves them far from the data's after a few hundred steps.
+        precise_bn_batches: int. 0: off. Otherwise, before every validation
+            (and, in a stage without validation data, at its last epoch, before
+            its checkpoint), each trainable batch norm's moving mean and
+            variance are recomputed as plain averages over this many training
+            batches ("precise BN", Wu & Johnson 2021, Sec. 3): at short budgets
+            the default momentum 0.99 leaves them far from the data's after a
+            few hundred steps (on JAFFE, 6 batches an epoch).
         members: int. independently seeded members trained as sub-runs
             `members/<k>/` and combined by summed softmax (1 = a single model).
         model_kwargs: dict. keyword arguments of the registered model's

@@ -69,6 +69,24 @@ def test_predefined_split_and_errors():
         protocols.make_folds(r, "random")
 
 
+def test_split_of_train_holds_out_a_seeded_stratified_share_as_val():
+    # SFEW without its Val folder: a share of Train stands in for Val.
+    r = tiny_records(n_subjects=10, split=np.array(["Train"] * 60))
+    held = protocols.split_of_train(r, 0.2, seed=3)
+    assert set(held.split) == {"Train", "Val"} and r.split.tolist() == ["Train"] * 60
+    val = held.split == "Val"
+    assert val.sum() == 12
+    assert np.bincount(held.labels[val]).tolist() == [4, 4, 4]     # 20% of each class
+    np.testing.assert_array_equal(protocols.split_of_train(r, 0.2, seed=3).split, held.split)
+    assert not np.array_equal(protocols.split_of_train(r, 0.2, seed=4).split, held.split)
+    (f,) = protocols.predefined_split(held, train=("Train",), test=("Val",))
+    assert len(f.train) == 48 and len(f.test) == 12 and not set(f.train) & set(f.test)
+    with pytest.raises(DatasetError, match="already has a Val split"):
+        protocols.split_of_train(held, 0.2)
+    with pytest.raises(ConfigError, match=r"must lie in \(0, 1\)"):
+        protocols.split_of_train(r, 1.0)
+
+
 def test_subject_holdout_holds_out_whole_subjects():
     r = tiny_records(n_subjects=8)
     (f,) = protocols.subject_holdout(r, test_fraction=0.25, seed=1)

@@ -413,6 +413,15 @@ def test_sfew_splits(written, copy_of):
         quiet(read_sfew, folder)
 
 
+def test_sfew_train_only_copy_is_read_when_asked(written, copy_of):
+    folder, report = copy_of("sfew")
+    shutil.rmtree(os.path.join(folder, "Val"))
+    records = quiet(read_sfew, folder, splits=("Train",))
+    assert set(records.split) == {"Train"} and len(records) == report["splits"]["Train"]
+    with pytest.raises(DatasetError, match="splits must be taken from Train and Val"):
+        quiet(read_sfew, folder, splits=("Test",))
+
+
 def test_sfew_missing_and_empty(tmp_path):
     with pytest.raises(DatasetError, match="does not exist"):
         quiet(read_sfew, tmp_path / "nope")

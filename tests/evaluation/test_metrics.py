@@ -65,3 +65,9 @@ def test_fold_mean_interval_is_a_student_t_interval_over_folds():
                                       ([0] * 30, [0] * 18 + [1] * 12)], ("a", "b"))
     assert pooled["accuracy"] == pytest.approx(26 / 40)
     assert pooled["fold_accuracy_mean"] == pytest.approx(0.7)
+
+
+def test_wilson_interval_stays_inside_zero_one():
+    low, high = metrics.wilson_interval(0.0, 23)
+    assert low == 0.0 and str(100 * low) == "0.0" and 0 < high < 1
+    assert metrics.wilson_interval(1.0, 23)[1] == 1.0

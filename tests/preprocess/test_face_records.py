@@ -189,3 +189,47 @@ def test_face_cropper_options_and_mistakes(tmp_path, monkeypatch):
         load("jaffe", tmp_path / "nope", cache_dir=tmp_path / "cache")
     with pytest.raises(ConfigError, match="transform"):
         load("jaffe", tmp_path, reader_options={"transform": None})
+
+
+def test_landmark_targets_are_the_points_in_the_crop_frame(tmp_path, astronaut, landmarker):
+    """The real-data landmark path (issue 24a): dlib's points, predicted on the
+    decoded image, move with the crop and the resize, and the pipeline's
+    targets are them divided by the crop size. The astronaut's face is pasted
+    at an offset into a larger black canvas (dlib reads 0 outside an image,
+    so the predictor sees the same pixels either way), written as a JAFFE
+    file and read back through `load_face_records`."""
+    from fer_tf.data.pipeline import make_dataset
+    from fer_tf.preprocess.faces import DlibHogFaceDetector
+
+    gray = image_ops.to_gray(astronaut)
+    (face,) = DlibHogFaceDetector().detect(gray)[:1]
+    expected = landmarker(gray, face)                    # (68, 2) in the portrait
+    offset = np.array([131, 57])
+    canvas = np.zeros((400, 360), np.uint8)
+    canvas[offset[1]:offset[1] + 224, offset[0]:offset[0] + 224] = gray
+    folder = tmp_path / "jaffe"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "KA.HA1.29.tiff"), canvas)
+    box = (face[0] + offset[0], face[1] + offset[1], face[2], face[3])
+    size = 64
+    records, stats = load("jaffe", folder, image_size=(size, size), detector=BoxDetector(
+        box, max_width=1000), landmarker=landmarker, cache_dir=False)
+    assert stats["detected"] == 1 and stats["settings"]["landmarker"]["file"].endswith(".dat")
+    in_crop = (expected - np.array(face[:2])) * size / np.array(face[2:])
+    np.testing.assert_allclose(records.landmarks[0], in_crop, atol=1e-3)
+    # The pixels are that very crop.
+    crop = image_ops.resize_image(canvas[box[1]:box[1] + box[3], box[0]:box[0] + box[2]],
+                                  (size, size), "bilinear")
+    np.testing.assert_array_equal(records.images[0, ..., 0], crop)
+    # Targets: the same points / crop size, in [0, 1] for the inner face (the
+    # jaw may leave a tight detector box), as the evaluation pipeline yields.
+    _, targets = next(iter(make_dataset(records, with_landmarks=True, channels=3,
+                                        normalization="symmetric")))
+    points = targets["landmarks"].numpy().reshape(-1, 68, 2)[0]
+    np.testing.assert_allclose(points, in_crop / size, atol=1e-5)
+    assert points[17:].min() >= 0.0 and points[17:].max() <= 1.0
+    assert points.min() > -0.2 and points.max() < 1.2
+    # Without a landmarker the reader's points (JAFFE has none) are kept.
+    plain, _ = load("jaffe", folder, image_size=(size, size),
+                    detector=BoxDetector(box, max_width=1000), cache_dir=False)
+    assert plain.landmarks is None

@@ -19,7 +19,7 @@ _LAYOUT = ("Train/<Class>/*.png and Val/<Class>/*.png with class folders "
 
 
 def read_sfew(data_dir, channels=1, size=None, check_counts=True, show_progress=True,
-              transform=None):
+              transform=None, splits=("Train", "Val")):
     """Reads the labelled SFEW 2.0 splits (Train, Val).
 
     Args:
@@ -35,6 +35,8 @@ def read_sfew(data_dir, channels=1, size=None, check_counts=True, show_progress=
         transform: optional per-image hook `transform(image, source,
             landmarks) -> (image, landmarks)` run on each decoded image (see
             `_common.load_images`), e.g. a face crop to the model's input.
+        splits: the splits to read, each required: ("Train", "Val") (the
+            published layout) or ("Train",) for a copy without Val.
 
     Returns:
         Records of the 7 `labels.SFEW_CLASSES` with split "Train"/"Val"; SFEW
@@ -42,19 +44,24 @@ def read_sfew(data_dir, channels=1, size=None, check_counts=True, show_progress=
     """
     root = C.require_dir(data_dir, "sfew", _LAYOUT)
     C.check_channels(channels, "sfew")
-    splits = {}
+    wanted = tuple(splits)
+    if not wanted or set(wanted) - {"Train", "Val"}:
+        raise DatasetError(f"sfew: splits must be taken from Train and Val, got {wanted!r}.")
+    folders = {}
     for entry in C.list_dir(root):
         split = SPLIT_FOLDERS.get(entry.lower())
         if split and os.path.isdir(os.path.join(root, entry)):
-            splits[split] = os.path.join(root, entry)
-    missing = [s for s in ("Train", "Val") if s not in splits]
+            folders[split] = os.path.join(root, entry)
+    missing = [s for s in wanted if s not in folders]
     if missing:
         raise DatasetError(f"sfew: no {' or '.join(missing)} folder in {root}; expected "
                            f"{_LAYOUT}.")
     paths, labels, split_of = [], [], []
     for split in ("Train", "Val"):
-        for class_entry in C.list_dir(splits[split]):
-            class_dir = os.path.join(splits[split], class_entry)
+        if split not in wanted:
+            continue
+        for class_entry in C.list_dir(folders[split]):
+            class_dir = os.path.join(folders[split], class_entry)
             if not os.path.isdir(class_dir):
                 continue
             class_name = C.class_from_folder(class_dir, "sfew", L.SFEW_CLASSES)

@@ -27,16 +27,17 @@ validation split (and early stopping on it) is an option,
 Preprocessing (Sec. III-A/B): grey crops from `load_face_records` with CLAHE
 and the SSD detector when its files are found (else dlib's HOG detector,
 `faces.make_detector("auto")`), repeated to three channels and scaled to
-[-1, 1] by the pipeline; ground-truth landmarks are dlib's 68 points on each
-crop (the embedded data's are exact). Departures from the paper:
-docs/papers/landmark_ensemble.md.
+[-1, 1] by the pipeline; ground-truth landmarks are dlib's 68 points,
+predicted on each decoded image inside its crop's region and moved with the
+crop (the embedded data's are exact). A copy of SFEW without Val runs only
+with `sfew_split_train` (part of Train as the test set). Departures from the
+paper: docs/papers/landmark_ensemble.md.
 """
 
 import dataclasses
 import os
 import time
 
-import keras
 import numpy as np
 
 from fer_tf.data.pipeline import make_dataset
@@ -46,6 +47,7 @@ from fer_tf.evaluation.report import RunFolder, plot_history
 from fer_tf.models.landmark_ensemble import presets
 from fer_tf.models.landmark_ensemble.model import (ensemble_of, landmark_network,
                                                    landmark_subnetwork)
+from fer_tf.models.saving import load_model
 from fer_tf.training import fit, runner
 
 DATASETS = ("ckplus", "jaffe", "sfew", "synthetic")
@@ -127,18 +129,33 @@ def member_recipe(network, dataset, part, budget):
     return recipe.replace(class_balanced=bool(budget.class_balanced))
 
 
-def _annotate(records):
-    """Sec. III-B: dlib's 68-point ERT landmarks on every crop."""
-    from fer_tf.preprocess.landmarks import DlibLandmarker
+#: Sec. III-B: dlib's 68-point ERT landmarks are the ground truth of each crop.
+LANDMARK_SOURCE = ("dlib 68-point ERT, predicted on the original image inside the crop's "
+                   "region and moved with the crop (divided by the crop size for targets)")
 
-    predictor = DlibLandmarker()
-    records.landmarks = np.stack([predictor(image) for image in records.images])
-    return records
+
+def _check_sfew_layout(data_dir, split_train):
+    """SFEW's published layout has Train/ and Val/; a copy with Train only
+    runs the Train-split variant, and only when asked for."""
+    from fer_tf.data.readers.sfew import SPLIT_FOLDERS
+
+    names = {SPLIT_FOLDERS.get(e.lower()) for e in (os.listdir(data_dir)
+                                                  if os.path.isdir(data_dir) else [])
+             if os.path.isdir(os.path.join(data_dir, e))}
+    if "Train" in names and "Val" not in names and not split_train:
+        raise ConfigError(
+            f"sfew: {data_dir} has Train/ but no Val/ (the published layout has both); "
+            "to train and test on Train alone add --sfew-split-train 0.2 (a random, "
+            "class-stratified 20% of Train becomes the test set).")
 
 
 def load_data(dataset, data_dir=None, input_size=160, seed=0, synthetic=None,
-              cache_dir=None, class_names=None, progress=True):
-    """(Records with landmarks at input_size x input_size, preprocessing stats)."""
+              cache_dir=None, class_names=None, progress=True, sfew_split_train=None):
+    """(Records with landmarks at input_size x input_size, preprocessing stats).
+
+    `sfew_split_train` (SFEW only): read Train alone and hold this share of
+    it out as the test split, in place of the published Val
+    (`protocols.split_of_train`, seeded by `seed`)."""
     if dataset == "synthetic":
         from fer_tf.data.synthetic import make_synthetic
 
@@ -153,15 +170,37 @@ def load_data(dataset, data_dir=None, input_size=160, seed=0, synthetic=None,
         raise ConfigError(f"--data-dir is required for dataset {dataset!r}.")
     from fer_tf.preprocess import faces
     from fer_tf.preprocess.face_records import load_face_records
+    from fer_tf.preprocess.landmarks import DlibLandmarker
 
+    if sfew_split_train and dataset != "sfew":
+        raise ConfigError(f"--sfew-split-train applies to --dataset sfew, not {dataset!r}.")
+    reader_options = None
+    if dataset == "sfew":
+        _check_sfew_layout(data_dir, sfew_split_train)
+        if sfew_split_train:
+            reader_options = {"splits": ("Train",)}
     detector = faces.make_detector("auto")
     records, stats = load_face_records(
         dataset, data_dir, image_size=(int(input_size),) * 2, channels=1, detector=detector,
         clahe=True, interpolation="bilinear", class_names=class_names, cache_dir=cache_dir,
-        progress=progress)
-    records = _annotate(records)
-    return records, dict(stats, landmarks="dlib 68-point ERT on each crop",
-                         detector=faces.detector_config(detector))
+        progress=progress, landmarker=DlibLandmarker(), reader_options=reader_options)
+    stats = dict(stats, landmarks=LANDMARK_SOURCE, detector=faces.detector_config(detector))
+    if sfew_split_train:
+        from fer_tf.data.protocols import split_of_train
+
+        records = split_of_train(records, float(sfew_split_train), seed=seed)
+        stats["test_set"] = train_split_text(records, sfew_split_train, seed)
+    return records, stats
+
+
+def train_split_text(records, fraction, seed):
+    """How the Train-split variant's test set was drawn (config and report)."""
+    test = int(np.sum(records.split == "Val"))
+    return (f"SFEW Train only: a random {float(fraction):.0%} of Train ({test} of "
+            f"{len(records)} images, class-stratified, seed {seed}; SFEW has no subject "
+            "ids, so not subject-independent) is the test set in place of the published "
+            "Val; the other "
+            f"{len(records) - test} train.")
 
 
 def _inputs(records, input_shape):
@@ -248,8 +287,7 @@ def train_network(network, fold_run, train, val, test, input_shape, dataset, bud
                 "seconds": round(time.time() - start, 1)}
 
     members = fit.run_subruns(fold_run, "members", names, train_member)
-    subnets = [keras.saving.load_model(_sub(fold_run, "members", n).best_checkpoint,
-                                       compile=False) for n in names]
+    subnets = [load_model(_sub(fold_run, "members", n).best_checkpoint) for n in names]
     ensemble = ensemble_of(subnets, name=f"{network}_ensemble")
     fit.atomic_save_model(ensemble, fold_run.file("ensemble.keras"))
     images = _inputs(test, input_shape)
@@ -263,7 +301,7 @@ def train_network(network, fold_run, train, val, test, input_shape, dataset, bud
         result["landmark_mae"] = {}
         for name, subnet in zip(names, subnets):
             stage1 = _sub(fold_run, "members", name, "stages", "1-landmarks").best_checkpoint
-            before = keras.saving.load_model(stage1, compile=False)
+            before = load_model(stage1)
             errors, pts_before, pts_after = landmark_errors(before, subnet, images, test,
                                                             parts[name])
             result["landmark_mae"][name] = errors
@@ -274,7 +312,7 @@ def train_network(network, fold_run, train, val, test, input_shape, dataset, bud
 
 def evaluate_on(fold_run, records, input_shape):
     """Table III: a trained fold's ensemble on another dataset (same classes)."""
-    ensemble = keras.saving.load_model(fold_run.file("ensemble.keras"), compile=False)
+    ensemble = load_model(fold_run.file("ensemble.keras"))
     out = ensemble.predict(_inputs(records, input_shape), verbose=0, batch_size=64)
     names = [m.name.split("_", 1)[1] for m in ensemble.members]
     return {"y_true": records.labels.tolist(),
@@ -337,7 +375,8 @@ def default_budget(dataset, smoke=False, input_size=None, epochs_scale=None,
 
 def run_experiment(dataset, out, data_dir=None, networks=("baseline", "ftl", "el"),
                    folds="all", budget=None, seed=0, smoke=False, overwrite=False,
-                   resume=False, cross=None, cache_dir=None, verbose="auto", progress=True):
+                   resume=False, cross=None, cache_dir=None, verbose="auto", progress=True,
+                   sfew_split_train=None):
     """Runs the Sec. IV protocol of `dataset` for `networks` into `out`.
 
     Args:
@@ -351,6 +390,8 @@ def run_experiment(dataset, out, data_dir=None, networks=("baseline", "ftl", "el
             (Table III: SFEW Train -> CK+ without contempt, -> JAFFE).
         overwrite, resume: see `RunFolder`; finished members and folds are
             reused on resume.
+        sfew_split_train: SFEW on a copy without Val: this share of Train,
+            drawn at random (`load_data`), is the test set.
 
     Returns the metrics dict written to metrics.json.
     """
@@ -365,7 +406,8 @@ def run_experiment(dataset, out, data_dir=None, networks=("baseline", "ftl", "el
     fit.set_seed(seed)
     start = time.time()
     records, stats = load_data(dataset, data_dir, budget.input_size, seed, synthetic,
-                               cache_dir=cache_dir, progress=progress)
+                               cache_dir=cache_dir, progress=progress,
+                               sfew_split_train=sfew_split_train)
     protocol = "synthetic" if dataset == "synthetic" else dataset
     chosen = fold_numbers(records, dataset, folds, seed)
     split_sizes = {}
@@ -385,6 +427,7 @@ def run_experiment(dataset, out, data_dir=None, networks=("baseline", "ftl", "el
     run = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
     config = {"dataset": dataset, "data_dir": data_dir and os.path.abspath(data_dir),
               "networks": list(networks), "folds": chosen, "seed": seed, "smoke": smoke,
+              "sfew_split_train": sfew_split_train,
               "protocol": runner.DATASET_PROTOCOLS[protocol][0],
               "budget": dataclasses.asdict(budget), "stopping": stopping,
               "input_shape": list(input_shape),
@@ -419,10 +462,13 @@ def run_experiment(dataset, out, data_dir=None, networks=("baseline", "ftl", "el
                                       val_fraction=budget.val_fraction)
     metrics = {"dataset": dataset, "networks": summary, "cross": cross_summary,
                "folds": chosen, "split_sizes": split_sizes, "stopping": stopping,
+               "test_set": stats.get("test_set"),
                "budget": dataclasses.asdict(budget),
                "efficiency": tables.efficiency_figures(records.num_classes, input_shape),
                "faces": {"images": stats.get("images"), "detected": stats.get("detected"),
-                         "missed": len(stats.get("missing", []))},
+                         "missed": len(stats.get("missing", [])),
+                         "detector": (stats.get("detector") or {}).get("detector")
+                         if isinstance(stats.get("detector"), dict) else None},
                "seconds": round(time.time() - start, 1)}
     tables.write_figures(run, summary, records.class_names, first, test, input_shape, dataset)
     run.write_metrics(metrics)

@@ -10,10 +10,11 @@ import os
 
 import numpy as np
 
-from fer_tf.evaluation.metrics import fold_mean_interval, fold_mean_text, wilson_text
+from fer_tf.evaluation.metrics import fold_mean_interval, fold_mean_text, percent, wilson_text
 from fer_tf.evaluation.report import atomic_savefig, comparison_table, plot_confusion_matrix
 from fer_tf.io import atomic_write_text
 from fer_tf.models.landmark_ensemble import presets
+from fer_tf.models.saving import load_model
 
 NETWORK_NAMES = {"baseline": "Baseline", "ftl": "FTL", "el": "EL"}
 #: This paper's page, with the deviations table; results.md links to it.
@@ -44,10 +45,6 @@ def efficiency_figures(num_classes, input_shape):
     return out
 
 
-def _pct(x):
-    return None if x is None else 100.0 * float(x)
-
-
 def fold_mean(m):
     """Mean over folds of a network's ensemble accuracy (the paper's average)."""
     return fold_mean_interval(m["fold_accuracies"])[0]
@@ -64,9 +61,9 @@ def table_i(metrics, paper):
 
     def row(name, fold_accs, pooled, n, paper_value, folds=""):
         mean = fold_mean_interval(fold_accs)[0] if fold_accs else None
-        return {"name": name, "mean": _pct(mean),
+        return {"name": name, "mean": percent(mean),
                 "t_ci": fold_mean_text(fold_accs or []) or None, "paper": paper_value,
-                "pooled": _pct(pooled), "wilson": wilson_text(pooled, n) or None, "n": n,
+                "pooled": percent(pooled), "wilson": wilson_text(pooled, n) or None, "n": n,
                 "folds": folds or None}
 
     for network, m in metrics["networks"].items():
@@ -83,7 +80,7 @@ def table_i(metrics, paper):
             means = [fold_mean_interval(a)[0] for a in member_folds.values()]
             r = row(f"{NETWORK_NAMES[network]} members alone (mean)", None,
                     float(np.mean(list(m["members"].values()))), n, None)
-            r.update(mean=_pct(np.mean(means)) if means else None, wilson=None)
+            r.update(mean=percent(np.mean(means)) if means else None, wilson=None)
             rows.append(r)
     return comparison_table(rows, ("mean", "t_ci", "paper", "pooled", "wilson", "n", "folds"),
                             ["network", "accuracy % (ours, mean over folds)",
@@ -98,7 +95,7 @@ def table_ii(metrics, dataset):
     el = metrics["networks"].get("el")
     rows = [{"name": "accuracy % (mean over folds)",
              "cb": cb and f"{cb['cb_accuracy']:.2f} {cb['cb_reference']}",
-             "paper": cb and cb["el_accuracy"], "ours": el and _pct(fold_mean(el))},
+             "paper": cb and cb["el_accuracy"], "ours": el and percent(fold_mean(el))},
             {"name": "parameters (M)", "cb": cb and cb["cb_params_m"],
              "paper": cb and cb["el_params_m"], "ours": eff["params"] / 1e6}]
     return comparison_table(rows, ("cb", "paper", "ours"),
@@ -111,11 +108,11 @@ def table_iii(metrics):
         paper = presets.TABLE_III.get(other, {})
         for network, m in nets.items():
             rows.append({"name": f"{metrics['dataset']} -> {other}: {NETWORK_NAMES[network]}",
-                         "ours": _pct(m["accuracy"]), "paper": paper.get(network)})
+                         "ours": percent(m["accuracy"]), "paper": paper.get(network)})
             if network == "el":
                 for part, acc in m["members"].items():
                     rows.append({"name": f"{metrics['dataset']} -> {other}: EL {part}",
-                                 "ours": _pct(acc), "paper": paper.get(part)})
+                                 "ours": percent(acc), "paper": paper.get(part)})
     return comparison_table(rows, ("ours", "paper"), ["train -> test", "accuracy %", "paper"])
 
 
@@ -139,6 +136,20 @@ def efficiency_table(metrics):
         "confusion_matrix"])
     return comparison_table(rows, ("paper", "ours"),
                             ["Sec. III-E", "paper (8 classes)", f"fer_tf ({classes} classes)"])
+
+
+def faces_text(faces):
+    """One sentence on face detection: how many images had a face found, and
+    only where some had none, that those were used whole."""
+    images, detected = int(faces["images"]), int(faces["detected"])
+    missed = images - detected
+    if int(faces.get("missed", missed)) != missed:
+        raise ValueError(f"face counts disagree: {faces}")
+    detector = f" ({faces['detector']})" if faces.get("detector") else ""
+    if not missed:
+        return f"Faces: the detector{detector} found a face in all {images} images."
+    return (f"Faces: the detector{detector} found a face in {detected} of {images} "
+            f"images; the other {missed} were used whole (listed in config.json).")
 
 
 def landmark_table(metrics):
@@ -196,14 +207,12 @@ def write_figures(run, summary, class_names, first_folds, test, input_shape, dat
 
 def _gradcam_figure(run, first_folds, test, input_shape, class_names, count=3):
     """Fig. 11: per-member heatmaps and their union for the first test faces."""
-    import keras
-
     from fer_tf.evaluation.gradcam import ensemble_gradcam, plot_gradcam
     from fer_tf.models.landmark_ensemble.experiment import _inputs
 
     images = _inputs(test.subset(np.arange(min(count, len(test)))), input_shape)
     for network, fold_run in first_folds.items():
-        ensemble = keras.saving.load_model(fold_run.file("ensemble.keras"), compile=False)
+        ensemble = load_model(fold_run.file("ensemble.keras"))
         result = ensemble_gradcam(ensemble, images)
         for i in range(len(images)):
             panels = {name.split("_", 1)[1]: r["heatmaps"][i]
@@ -316,10 +325,11 @@ def write_report(run, metrics, config):
         lines += [f"This CK+ copy has {len(config['class_names'])} classes (CK+48: the last "
                   "three frames only, no neutral first frames), not the paper's 8 classes and "
                   "1,308 images (Sec. II): the paper column is not like for like.", ""]
+    if metrics.get("test_set"):
+        lines += [f"Test set: {metrics['test_set']} The paper's SFEW column is measured on "
+                  "Val: not like for like.", ""]
     if metrics["faces"]["detected"] is not None:
-        lines += [f"Faces: {metrics['faces']['detected']} of {metrics['faces']['images']} "
-                  f"detected, {metrics['faces']['missed']} missed (whole image used; listed "
-                  "in config.json).", ""]
+        lines += [faces_text(metrics["faces"]), ""]
     classes = len(config["class_names"])
     lines += ["## Table I: accuracy (ensemble: Eq. 4), mean over folds beside the paper",
               "", table_i(metrics, paper),

@@ -1,6 +1,8 @@
 """The landmark experiment's pieces: budgets, stage-2 freezing, Sec. V-B
 errors and the fold/member summaries, on tiny inputs."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from fer_tf.errors import ConfigError
 from fer_tf.evaluation.report import RunFolder
 from fer_tf.models.landmark_ensemble import experiment as exp
 from fer_tf.models.landmark_ensemble import landmark_subnetwork, presets
+from fer_tf.models.landmark_ensemble.model import landmark_network
 from fer_tf.models.landmark_ensemble.tables import paper_confusion
 from fer_tf.training import fit
 
@@ -126,3 +129,64 @@ def test_folds_and_paper_matrices():
     ours = paper_confusion("ckplus", records.class_names)
     assert ours.sum() == 1308 and ours[0, 0] == 326      # neutral first in fer_tf's order
     assert paper_confusion("synthetic", records.class_names) is None
+
+
+def _sorted_images(batches):
+    """Every image of a dataset's batches, in an order that does not depend
+    on the shuffle (by per-image sums)."""
+    images = np.concatenate([np.asarray(x) for x, _ in batches])
+    return images[np.argsort(images.reshape(len(images), -1).sum(axis=1))]
+
+
+def test_train_and_eval_paths_feed_the_same_pixels():
+    """Issue 24b: the evaluation inputs (validation pipeline and `_inputs`,
+    which the test set and the Sec. V-B study use) are the training
+    pipeline's pixels, in [-1, 1], once the augmentation draws nothing."""
+    records = make_synthetic(num_subjects=2, images_per_class=2, classes="seven", size=SIZE)
+    shape = (SIZE, SIZE, 3)
+    recipe = exp.member_recipe("ftl", "jaffe", "all", exp.Budget(SIZE, 0.0))
+    nothing = {"rotation": 0.0, "translation": 0.0, "shear": 0.0, "horizontal_flip": False}
+    still = recipe.replace(train_transform=dataclasses.replace(
+        recipe.train_transform, augmentation_kwargs=nothing))
+    train_ds, val_ds = exp._pipelines(still, records, records, shape, seed=0)
+    trained, evaluated = _sorted_images(train_ds), _sorted_images(val_ds)
+    direct = exp._inputs(records, shape)
+    direct = direct[np.argsort(direct.reshape(len(direct), -1).sum(axis=1))]
+    np.testing.assert_allclose(trained, evaluated, atol=1e-4)
+    np.testing.assert_allclose(evaluated, direct, atol=1e-5)
+    assert evaluated.min() >= -1.0 and evaluated.max() <= 1.0 and evaluated.max() > 0.5
+    # With the paper's augmentation the training pixels keep that range.
+    augmented, _ = exp._pipelines(recipe, records, None, shape, seed=0)
+    pixels = _sorted_images(augmented)
+    assert pixels.min() >= -1.0 and pixels.max() <= 1.0
+    assert abs(pixels.mean() - evaluated.mean()) < 0.1
+
+
+def test_batch_norm_statistics_fit_the_data_at_the_end_of_each_stage(tmp_path):
+    """Issue 24b/a: with 6 batches an epoch and Keras' momentum 0.99, a short
+    landmark stage ended with moving statistics still near their initial
+    (0, 1): inference-mode points 7 crop widths off where the training-mode
+    ones were 0.08 off, and a head stage trained on those features. The
+    recipes recompute them (precise BN) before each stage's weights are kept."""
+    records = make_synthetic(num_subjects=3, images_per_class=2, classes="seven", size=SIZE)
+    shape = (SIZE, SIZE, 3)
+    images = exp._inputs(records, shape)
+    gaps = {}
+    for precise in (0, presets.PRECISE_BN_BATCHES):
+        recipe = exp.member_recipe("ftl", "jaffe", "all", exp.Budget(SIZE, 0.0))
+        assert recipe.precise_bn_batches == presets.PRECISE_BN_BATCHES
+        recipe = recipe.replace(batch_size=8, precise_bn_batches=precise,
+                                stages=recipe.stages[:1], epochs=recipe.stages[0].epochs)
+        train_ds, _ = exp._pipelines(recipe, records, None, shape, seed=0)
+        fit.set_seed(0)
+        run = RunFolder(tmp_path / f"bn{precise}", create=True)
+        fit.train(lambda: landmark_subnetwork(7, "all", shape), train_ds, None, run, recipe,
+                  verbose=0)
+        kept = keras.saving.load_model(run.best_checkpoint, compile=False)
+        net = landmark_network(kept)
+        gaps[precise] = float(np.mean(np.abs(np.asarray(net(images, training=False))
+                                             - np.asarray(net(images, training=True)))))
+    # Not 0: the statistics are averaged over augmented batches of 8, the
+    # comparison is one batch of every plain image.
+    assert gaps[presets.PRECISE_BN_BATCHES] < 0.25, gaps
+    assert gaps[0] > 50 * gaps[presets.PRECISE_BN_BATCHES], gaps

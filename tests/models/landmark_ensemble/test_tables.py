@@ -39,3 +39,16 @@ def test_table_i_sets_the_mean_over_folds_beside_the_paper_and_pooled_apart():
     assert "| 55.00 |" in rows["FTL members alone (mean)"]
     assert "paper (mean over folds)" in table.splitlines()[0]
     assert "pooled % (summed confusion)" in table.splitlines()[0]
+
+
+def test_face_detection_sentence_never_contradicts_its_counts():
+    """Issue 24c: "213 of 213 detected, 0 missed (whole image used)"."""
+    every = tables.faces_text({"images": 213, "detected": 213, "missed": 0,
+                               "detector": "dlib_hog"})
+    assert every == "Faces: the detector (dlib_hog) found a face in all 213 images."
+    assert "whole" not in every and "missed" not in every
+    some = tables.faces_text({"images": 213, "detected": 210, "missed": 3})
+    assert some == ("Faces: the detector found a face in 210 of 213 images; the other 3 "
+                    "were used whole (listed in config.json).")
+    with pytest.raises(ValueError, match="disagree"):
+        tables.faces_text({"images": 213, "detected": 213, "missed": 2})
