@@ -9,6 +9,9 @@
                                         # precise BN, no early stopping, zero-init,
                                         # ~10 min on 2 cores
     python experiments/run_efficientnet.py --smoke                   # seconds (CI)
+    python experiments/run_efficientnet.py ... --out DIR --resume    # continue an
+                                        # interrupted run (the same flags; only
+                                        # --epochs may grow)
 
 Writes --out (default runs/efficientnet-<dataset>): config.json (recipe,
 splits: train Training / select PublicTest, precision), history.csv,
@@ -23,6 +26,7 @@ everything lives in fer_tf.models.efficientnet.
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -45,6 +49,14 @@ def parse_args(argv=None):
     p.add_argument("--zero-init", action=argparse.BooleanOptionalAction, default=None,
                    help="with random weights, start the residual branches and the head "
                         "at zero (default: on for the synthetic budget, off on FER2013)")
+    p.add_argument("--patience", type=int,
+                   help="early stopping on PublicTest accuracy after this many epochs "
+                        "without a gain (Table I: 10; 0: off, the whole budget)")
+    p.add_argument("--precise-bn-batches", type=int,
+                   help="recompute the batch-norm statistics over this many training "
+                        "batches before every validation (0: off; default: the budget's)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the interrupted run in --out (backed up every 30 s)")
     p.add_argument("--data-path", default="auto", choices=("auto", "tfdata", "numpy"),
                    help="tf.data pipeline or NumPy arrays (auto: numpy without TensorFlow)")
     return p.parse_args(argv)
@@ -66,7 +78,9 @@ def main(argv=None):
     try:
         dataset, settings, weights, out = resolve_fer2013_run(
             args, SETTINGS, "efficientnet", precision=precision_flag,
-            zero_init=args.zero_init)
+            zero_init=args.zero_init, precise_bn_batches=args.precise_bn_batches)
+        if args.patience is not None:
+            settings = dataclasses.replace(settings, patience=args.patience or None)
         precision = choose_precision(settings.precision)
     except FerTfError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -77,11 +91,13 @@ def main(argv=None):
           f"{settings.epochs} epochs, batch {settings.batch_size}, weights {weights}, "
           f"{precision.describe()}"
           + (f", at most {settings.max_train_images} training images"
-             if settings.max_train_images else ""), flush=True)
+             if settings.max_train_images else "")
+          + (", resuming" if args.resume else ""), flush=True)
     try:
         metrics = run_experiment(out, dataset, args.data_dir, settings, weights=weights,
                                  seed=args.seed, data_path=args.data_path,
-                                 overwrite=args.overwrite, precision=precision)
+                                 overwrite=args.overwrite, precision=precision,
+                                 resume=args.resume)
     except FerTfError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

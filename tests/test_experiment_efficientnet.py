@@ -154,3 +154,28 @@ def test_script_picks_the_precision_by_device(monkeypatch, capsys, gpu, flags, p
 def test_script_refuses_contradicting_precision_flags(capsys):
     assert _script().main(["--smoke", "--no-mixed-precision", "--precision", "float16"]) == 2
     assert "contradicts" in capsys.readouterr().err
+
+
+def test_script_passes_resume_patience_and_precise_bn(monkeypatch, capsys):
+    # run_experiment replaced: only the wiring of the flags into it is under test
+    # (resume itself: tests/models/efficientnet/test_resume.py).
+    from fer_tf.models.efficientnet import experiment
+
+    seen = {}
+
+    def fake_run(out, dataset, data_dir, settings, **kwargs):
+        seen.update(kwargs, settings=settings)
+        part = {"accuracy": 0.5, "num_samples": 4, "macro_f1": 0.4}
+        return dict(part, test_split="PrivateTest", epochs_run=1, train_seconds=0.0,
+                    precision="float32",
+                    paper_test_set=dict(part, test_split="PublicTest + PrivateTest"))
+
+    monkeypatch.setattr(experiment, "run_experiment", fake_run)
+    flags = ["--smoke", "--out", "unused", "--precision", "float32"]
+    assert _script().main(flags + ["--resume", "--patience", "0",
+                                   "--precise-bn-batches", "16"]) == 0
+    assert seen["resume"] is True and "resuming" in capsys.readouterr().out.splitlines()[0]
+    assert seen["settings"].patience is None and seen["settings"].precise_bn_batches == 16
+    assert _script().main(flags + ["--patience", "3"]) == 0
+    assert seen["resume"] is False and seen["settings"].patience == 3
+    assert seen["settings"].precise_bn_batches == experiment.SETTINGS["smoke"].precise_bn_batches

@@ -15,6 +15,7 @@ from fer_tf.evaluation.report import RunFolder
 from fer_tf.training import fit
 from fer_tf.training.recipes import OptimizerConfig, Recipe
 from tests.helpers.fake_data import tiny_records
+from tests.helpers.callbacks import Crash, CrashAfterEpoch, EpochRecorder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -50,38 +51,15 @@ def test_train_writes_history_and_best_checkpoint(tmp_path):
     assert not os.path.exists(run.backup_dir), "backup is deleted after a finished run"
 
 
-class _Crash(Exception):
-    pass
-
-
-class _CrashAfterEpoch(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise _Crash()
-
-
-class _EpochRecorder(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.begun = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.begun.append(epoch)
-
-
 def _crashed_run(tmp_path, epochs, crash_after, checkpoint_interval):
     """A run killed after epoch `crash_after` (0-based) of `epochs`."""
     fit.set_seed(0)
     run = RunFolder(tmp_path / "run", create=True)
     run.write_config({"model": "tiny"})
     train_ds, val_ds = _data()
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         fit.train(_tiny_model, train_ds, val_ds, run, _recipe(epochs),
-                  callbacks=[_CrashAfterEpoch(crash_after)], verbose=0,
+                  callbacks=[CrashAfterEpoch(crash_after)], verbose=0,
                   checkpoint_interval=checkpoint_interval)
     return run, train_ds, val_ds
 
@@ -93,7 +71,7 @@ def test_killed_run_resumes_at_epoch_two(tmp_path):
     first_best = os.path.getmtime(run.best_checkpoint)
 
     resumed = RunFolder(tmp_path / "run", create=True, resume=True)
-    recorder = _EpochRecorder()
+    recorder = EpochRecorder()
     _, history = fit.train(_tiny_model, train_ds, val_ds, resumed, _recipe(3),
                            callbacks=[recorder], verbose=0)
     assert recorder.begun == [1, 2], "the restarted run starts at epoch 2"
@@ -134,9 +112,9 @@ def test_a_resumed_epoch_starts_from_the_last_backups_weights_and_optimizer(tmp_
     run.write_config({"model": "tiny"})
     train_ds, val_ds = _data()
     crashed = _StateRecorder()
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         fit.train(_tiny_model, train_ds, val_ds, run, _recipe(4),
-                  callbacks=[crashed, _CrashAfterEpoch(1)], verbose=0, checkpoint_interval=0)
+                  callbacks=[crashed, CrashAfterEpoch(1)], verbose=0, checkpoint_interval=0)
     resumed = _StateRecorder()
     fit.train(_tiny_model, train_ds, val_ds, RunFolder(run.path, create=True, resume=True),
               _recipe(4), callbacks=[resumed], verbose=0, checkpoint_interval=0)
@@ -159,10 +137,10 @@ def test_a_crash_at_the_default_interval_redoes_at_most_its_seconds_of_epochs(tm
     run.write_config({"model": "tiny"})
     train_ds, val_ds = _data()
     crash_after = 8
-    with pytest.raises(_Crash):
+    with pytest.raises(Crash):
         fit.train(_tiny_model, train_ds, val_ds, run, _recipe(10),
-                  callbacks=[tick, _CrashAfterEpoch(crash_after)], verbose=0)
-    recorder = _EpochRecorder()
+                  callbacks=[tick, CrashAfterEpoch(crash_after)], verbose=0)
+    recorder = EpochRecorder()
     fit.train(_tiny_model, train_ds, val_ds, RunFolder(run.path, create=True, resume=True),
               _recipe(10), callbacks=[tick, recorder], verbose=0)
     redone = crash_after + 1 - recorder.begun[0]
@@ -203,7 +181,7 @@ def test_a_crash_between_due_epochs_redoes_them_without_stale_history(tmp_path):
     assert not os.path.exists(run.best_checkpoint) and not os.path.isdir(run.backup_dir)
 
     resumed = RunFolder(tmp_path / "run", create=True, resume=True)
-    recorder = _EpochRecorder()
+    recorder = EpochRecorder()
     stop = keras.callbacks.LambdaCallback(
         on_epoch_end=lambda epoch, logs: setattr(recorder.model, "stop_training", epoch == 1))
     _, history = fit.train(_tiny_model, train_ds, val_ds, resumed, _recipe(4),
@@ -360,7 +338,7 @@ def test_two_output_model_trains_in_three_stages_and_resumes_after_a_stage(tmp_p
 
     # A resumed run skips finished stages: remove the last stage's marker only.
     os.remove(run.file("stages", "3-finetune", "stage.json"))
-    recorder = _EpochRecorder()
+    recorder = EpochRecorder()
     fit.train(_two_output_model, train_ds, val_ds, RunFolder(run.path, create=True, resume=True),
               _three_stage_recipe(), callbacks=[recorder], verbose=0)
     assert recorder.begun == [0], "only the unfinished stage ran again"

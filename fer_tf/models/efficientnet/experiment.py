@@ -26,6 +26,14 @@ Two data paths, one recipe:
   training-only layers (`augmented_classifier`; the crop centred at
   inference, where the images already have the input size), so nothing imports
   TensorFlow.
+
+Resume: `run_experiment(resume=True)` (`--resume`) continues an interrupted
+run folder. `fit.train` backs the training state up every
+`fit.CHECKPOINT_INTERVAL_S` seconds, so an interruption redoes at most that
+much; the data, weights, seed and input size must be those of the
+interrupted run and only the epoch budget may grow (`check_resume`). A
+finished run (its `metrics.json` written) is not trained again: its metrics
+are returned as they are.
 """
 
 import dataclasses
@@ -39,6 +47,7 @@ import numpy as np
 from fer_tf.errors import ConfigError
 from fer_tf.evaluation.metrics import classification_metrics
 from fer_tf.evaluation.report import RunFolder
+from fer_tf.training.recipes import Recipe
 from fer_tf.layers.random_crop import PerImageRandomCrop
 from fer_tf.models.efficientnet.augmentation import efficientnet_augmentation
 from fer_tf.models.backbones import is_random_weights
@@ -186,9 +195,44 @@ def _pooled_metrics(parts, class_names):
     return classification_metrics(labels, predictions, class_names)
 
 
+#: Config fields a resumed run must share with the interrupted one (the
+#: recipe is compared field by field, a larger epoch budget allowed).
+RESUME_KEYS = ("model", "dataset", "data_dir", "weights", "seed", "data_path", "backend",
+               "input_shape", "split_sizes")
+
+
+def check_resume(previous, config):
+    """Raises ConfigError where `config` cannot continue the interrupted run
+    whose config is `previous`: another dataset, seed, input or data, other
+    settings or recipe (only the epoch budget may grow), or more epochs for a
+    run that already finished (its training state is gone)."""
+    where = "the interrupted run"
+    for key in RESUME_KEYS:
+        if previous.get(key) != config[key]:
+            raise ConfigError(f"Cannot --resume: {key} differs from {where} "
+                              f"({previous.get(key)!r} there, {config[key]!r} now).")
+    before = {k: v for k, v in previous.get("settings", {}).items() if k != "epochs"}
+    now = {k: v for k, v in config["settings"].items() if k != "epochs"}
+    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    if previous.get("settings", {}).get("epochs", 0) > config["settings"]["epochs"]:
+        changed.insert(0, "epochs")
+    if changed:
+        raise ConfigError(f"Cannot --resume: setting {changed[0]} differs from {where} "
+                          "(only a larger epoch budget may change).")
+    diff = Recipe.from_dict(previous["recipe"]).differences(Recipe.from_dict(config["recipe"]),
+                                                            allow_more_epochs=True)
+    if diff:
+        raise ConfigError(f"Cannot --resume: recipe field {diff[0]} differs from {where} "
+                          "(only a larger epoch budget may change).")
+    if ("train_seconds" in previous
+            and previous["settings"]["epochs"] != config["settings"]["epochs"]):
+        raise ConfigError("Cannot --resume with more epochs: that run has finished and "
+                          "its training state is gone; start a new --out.")
+
+
 def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["synthetic"],
                    weights="random", seed=0, data_path="auto", overwrite=False,
-                   verbose="auto", progress=True, precision=None):
+                   verbose="auto", progress=True, precision=None, resume=False):
     """Trains and reports one run; returns its metrics: the report split's
     (PrivateTest) at the top level, the paper's test set (PublicTest +
     PrivateTest, `paper_test_set_name`) under "paper_test_set".
@@ -202,6 +246,8 @@ def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["s
         data_path: "auto", "tfdata" or "numpy" (see the module docstring).
         precision: a `fer_tf.training.precision.PrecisionChoice` (None:
             `choose_precision(settings.precision)` on this machine).
+        resume: bool. continue the interrupted run in `out` (see the module
+            docstring); a finished one returns its metrics untrained.
     """
     size = int(settings.input_size)
     if precision is None:
@@ -211,7 +257,7 @@ def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["s
     fit.set_seed(seed)
     train, val, test = load_splits(dataset, data_dir, seed, settings.max_train_images,
                                    settings.synthetic, progress)
-    run = RunFolder(out, create=True, overwrite=overwrite)
+    run = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
     splits_used = (dict(FER2013_SPLITS) if dataset == "fer2013" else
                    {"train": "synthetic subjects", "select": "held-out training subjects",
                     "report": "held-out test subjects"})
@@ -229,6 +275,13 @@ def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["s
                            "splits": [splits_used["select"], splits_used["report"]]},
         "recipe": recipe.to_dict(),
     }
+    if resume and os.path.exists(run.file("config.json")):
+        previous = run.read_config()
+        check_resume(previous, config)
+        if "train_seconds" in previous and os.path.exists(run.file("metrics.json")):
+            print(f"{run.path} has finished: nothing to resume.", flush=True)
+            return run.read_metrics()
+        config["resumed"] = previous.get("resumed", 0) + 1
     run.write_config(config)
 
     def build():

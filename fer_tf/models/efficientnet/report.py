@@ -13,7 +13,7 @@ n and 95% Wilson interval. Metrics dicts come from
 and the confusion matrix on the paper's test set (Fig. 2) under `plots/`.
 """
 
-from fer_tf.evaluation.metrics import wilson_text
+from fer_tf.evaluation.metrics import percent, wilson_text
 from fer_tf.evaluation.report import comparison_table, plot_confusion_matrix, plot_history
 from fer_tf.io import atomic_write_text
 from fer_tf.models.efficientnet.presets import (FIG_1_EPOCHS, TABLE_II, TABLE_III,
@@ -31,10 +31,6 @@ _TABLE_II_ROWS = (("Accuracy", "accuracy"),
                   ("Weighted-averaged F1", "weighted_f1"))
 
 
-def _percent(value):
-    return None if value is None else 100.0 * float(value)
-
-
 def paper_test_size():
     """n of the paper's test set: the sum of Table III's supports (7,178)."""
     return sum(row["support"] for row in TABLE_III.values())
@@ -42,7 +38,7 @@ def paper_test_size():
 
 def table_ii(metrics):
     """Markdown: our overall metrics (on the paper's test set) beside Table II, in percent."""
-    rows = [{"name": label, "ours": _percent(metrics[key]), "paper": _percent(TABLE_II[key])}
+    rows = [{"name": label, "ours": percent(metrics[key]), "paper": percent(TABLE_II[key])}
             for label, key in _TABLE_II_ROWS]
     split = metrics.get("test_split", "test")
     return comparison_table(rows, headers=["metric", f"ours, {split} (%)",
@@ -51,7 +47,7 @@ def table_ii(metrics):
 
 def overall_table(metrics):
     """Markdown: our overall metrics alone (a set the paper does not report on)."""
-    rows = [{"name": label, "ours": _percent(metrics[key])} for label, key in _TABLE_II_ROWS]
+    rows = [{"name": label, "ours": percent(metrics[key])} for label, key in _TABLE_II_ROWS]
     split = metrics.get("test_split", "test")
     return comparison_table(rows, columns=("ours",),
                             headers=["metric", f"ours, {split} (%)"])
@@ -99,8 +95,8 @@ def table_iii(metrics, paper=True):
         published = TABLE_III.get(name, {})
         row["paper_support"] = published.get("support")
         for key in ("precision", "recall", "f1"):
-            row[key] = _percent(ours[key])
-            row[f"paper_{key}"] = _percent(published.get(key))
+            row[key] = percent(ours[key])
+            row[f"paper_{key}"] = percent(published.get(key))
         rows.append(row)
     return comparison_table(rows, columns=columns, headers=headers)
 
