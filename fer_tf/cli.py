@@ -8,7 +8,6 @@ cause (`FerTfError`) print one line and exit with status 2, never a traceback.
 import argparse
 import contextlib
 import json
-import math
 import os
 import sys
 import warnings
@@ -150,97 +149,12 @@ def _cmd_data_check(args):
     print(json.dumps(report, indent=2) if args.json else format_check(report))
 
 
-#: Layout options that must be > 0 (sizes, frame counts, rates, durations).
-_POSITIVE_OPTIONS = ("size", "face_size", "frame_size", "num_frames", "fps", "seconds",
-                     "segment_seconds")
-
-
-def _check_layout_options(layout, options):
-    """Each --option against the type of the layout's default, before anything
-    is written: one ConfigError line naming the option and what it takes."""
-    from fer_tf.data.layouts import layout_options
-
-    known = layout_options(layout)
-    for key, value in options.items():
-        if key not in known:
-            raise FerTfError(f"--option {key}: layout {layout!r} has no such option; its "
-                             f"options are {', '.join(sorted(known))}.")
-        default, positive = known[key], key in _POSITIVE_OPTIONS
-        low = 1 if positive else 0
-        if isinstance(default, bool):
-            ok, expected = isinstance(value, bool), "true or false"
-        elif isinstance(default, int):
-            ok, expected = _number(value, int, low), f"an integer >= {low}"
-        elif isinstance(default, float):
-            ok = _number(value, (int, float), 0) and (value > 0 or not positive)
-            expected = "a number > 0" if positive else "a number >= 0"
-        elif isinstance(default, tuple):
-            ok = isinstance(value, list) and len(value) == len(default) \
-                and all(_number(v, int, low) for v in value)
-            expected = f"a list of {len(default)} integers >= {low}, e.g. {list(default)}"
-        else:  # None: a count, or a name the layout checks itself
-            ok = value is None or isinstance(value, str) or _number(value, int, 0)
-            expected = "an integer >= 0, a name or null"
-        if not ok:
-            raise FerTfError(f"--option {key}={json.dumps(value)}: expected {expected} "
-                             f"(layout {layout!r}, default {default!r}).")
-    return options
-
-
-def _number(value, kinds, low):
-    """A finite JSON number of `kinds` (never a bool) >= `low`."""
-    return (isinstance(value, kinds) and not isinstance(value, bool)
-            and math.isfinite(value) and value >= low)
-
-
-def _layout_manifest_state(out):
-    """(mtime_ns, complete) of the synthetic-layout manifest in `out`, or None."""
-    from fer_tf.data.layouts import MANIFEST, WRITER
-
-    path = os.path.join(out, MANIFEST)
-    try:
-        mtime = os.stat(path).st_mtime_ns
-        with open(path, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(manifest, dict) or manifest.get("writer") != WRITER:
-        return None
-    return mtime, bool(manifest.get("complete"))
-
-
-def _discard_partial_layout(out, existed, before):
-    """After a failed or interrupted `data synth`: removes what this run wrote
-    (its manifest, marked incomplete, names the folder as the writer's)."""
-    import shutil
-
-    state = _layout_manifest_state(out)
-    if state is None or state[1] or state == before:
-        return
-    if not existed:
-        shutil.rmtree(out, ignore_errors=True)
-        return
-    for entry in os.listdir(out):
-        path = os.path.join(out, entry)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.remove(path)
-
-
 def _cmd_data_synth(args):
     from fer_tf.data.layouts import write_layout
 
-    options = _check_layout_options(
-        args.layout, _key_values(args.option, "--option", "KEY=VALUE", "seconds=30"))
-    existed = os.path.lexists(args.out)
-    before = _layout_manifest_state(args.out)
-    try:
-        written = write_layout(args.layout, args.out, seed=args.seed,
-                               overwrite=args.overwrite, **options)
-    except BaseException:  # Ctrl-C included: no half-written layout is left
-        _discard_partial_layout(args.out, existed, before)
-        raise
+    options = _key_values(args.option, "--option", "KEY=VALUE", "seconds=30")
+    written = write_layout(args.layout, args.out, seed=args.seed, overwrite=args.overwrite,
+                           **options)
     print(json.dumps(written, indent=2) if args.json else
           f"Wrote the synthetic {args.layout} layout to {os.path.abspath(args.out)}:\n"
           + json.dumps(written.get("per_class", written), indent=2))

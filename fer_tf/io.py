@@ -141,6 +141,19 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
+def clear_folder(folder, keep=(), last=None):
+    """Deletes every entry of `folder` (files, links, sub-folders) but those
+    named in `keep`; the entry named `last` goes last, so a kill midway leaves
+    whatever marks the folder as the package's (a manifest) in place."""
+    entries = sorted((e for e in os.listdir(folder) if e not in keep), key=lambda e: e == last)
+    for entry in entries:
+        path = os.path.join(folder, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
 # ----------------------------------------------------------------------------- temporaries
 
 def process_alive(pid):

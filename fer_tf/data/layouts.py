@@ -29,7 +29,7 @@ from fer_tf.data import labels as L
 from fer_tf.data.readers import official as O
 from fer_tf.data.readers._common import progress
 from fer_tf.errors import ConfigError
-from fer_tf.io import atomic_open, atomic_write_json
+from fer_tf.io import atomic_open, atomic_write_json, clear_folder
 
 MANIFEST = "SYNTHETIC_LAYOUT.json"
 #: Who wrote the folder; with NOTE and the layout, what `overwrite=True` checks.
@@ -685,13 +685,50 @@ def _prepare_out_dir(out_dir, overwrite):
                               "write_layout, so it was not written by write_layout; "
                               "refusing to delete its files. Choose an empty folder.")
         # The manifest goes last: a kill midway leaves the folder recognisable.
-        for entry in sorted(os.listdir(out_dir), key=lambda e: e == MANIFEST):
-            path = os.path.join(out_dir, entry)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.remove(path)
+        clear_folder(out_dir, last=MANIFEST)
     os.makedirs(out_dir, exist_ok=True)
+
+
+#: Options that must be > 0 (sizes, frame counts, rates, durations).
+_POSITIVE_OPTIONS = ("size", "face_size", "frame_size", "num_frames", "fps", "seconds",
+                     "segment_seconds")
+
+
+def _number(value, kinds, low):
+    """A finite number of `kinds` (never a bool) >= `low`."""
+    return (isinstance(value, kinds) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= low)
+
+
+def check_layout_options(layout, counts):
+    """Each option against the layout's own (`layout_options`) and the type of
+    its default, before anything is written: one ConfigError line naming the
+    option and what it takes (`fer-tf data synth --option seconds=abc`)."""
+    options = layout_options(layout)
+    unknown = sorted(set(counts) - set(options))
+    if unknown:
+        raise ConfigError(f"{', '.join(unknown)}: layout {layout!r} has no such option (no "
+                          f"option {unknown}); its options are {sorted(options)}.")
+    for key, value in counts.items():
+        default, positive = options[key], key in _POSITIVE_OPTIONS
+        low = 1 if positive else 0
+        if isinstance(default, bool):
+            ok, expected = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, expected = _number(value, int, low), f"an integer >= {low}"
+        elif isinstance(default, float):
+            ok = _number(value, (int, float), 0) and (value > 0 or not positive)
+            expected = "a number > 0" if positive else "a number >= 0"
+        elif isinstance(default, tuple):
+            ok = isinstance(value, (list, tuple)) and len(value) == len(default) \
+                and all(_number(v, int, low) for v in value)
+            expected = f"a list of {len(default)} integers >= {low}, e.g. {list(default)}"
+        else:  # None: a count, or a name the layout checks itself
+            ok = value is None or isinstance(value, str) or _number(value, int, 0)
+            expected = "an integer >= 0, a name or null"
+        if not ok:
+            raise ConfigError(f"{key}={json.dumps(value)}: expected {expected} (layout "
+                              f"{layout!r}, default {default!r}).")
 
 
 def write_layout(layout, out_dir, seed=0, overwrite=False, official=False,
@@ -720,24 +757,28 @@ def write_layout(layout, out_dir, seed=0, overwrite=False, official=False,
         figures (num_sequences, num_videos, ...). Also saved as
         `SYNTHETIC_LAYOUT.json` in `out_dir`.
     """
-    options = layout_options(layout)
-    unknown = sorted(set(counts) - set(options))
-    if unknown:
-        raise ConfigError(f"Layout {layout!r} has no option {unknown}; its options are "
-                          f"{sorted(options)}.")
+    check_layout_options(layout, counts)
     if official:
         fixed = sorted(set(counts) - _SHAPE_OPTIONS)
         if fixed:
             raise ConfigError(f"official=True writes the published counts; do not also "
                               f"pass {fixed}.")
     out_dir = os.fspath(out_dir)
+    existed = os.path.lexists(out_dir)
     _prepare_out_dir(out_dir, overwrite)
     manifest = os.path.join(out_dir, MANIFEST)
     # Claimed before the first data file, so a killed writer's folder is ours.
     atomic_write_json(manifest, {"writer": WRITER, "layout": layout, "complete": False,
                                  "note": NOTE + " Incomplete: the writer did not finish."})
-    report = LAYOUTS[layout](out_dir, seed=seed, official=official,
-                             show_progress=show_progress, **counts)
+    try:
+        report = LAYOUTS[layout](out_dir, seed=seed, official=official,
+                                 show_progress=show_progress, **counts)
+    except BaseException:  # Ctrl-C included: no half-written layout is left
+        if existed:
+            clear_folder(out_dir)
+        else:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     report = dict(layout=layout, out_dir=out_dir, seed=seed, official=bool(official),
                   **report)
     atomic_write_json(manifest, dict(report, writer=WRITER, complete=True, note=NOTE))

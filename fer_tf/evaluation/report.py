@@ -9,7 +9,6 @@ import csv
 import io
 import json
 import os
-import shutil
 
 try:
     import fcntl
@@ -19,7 +18,7 @@ except ImportError:  # not POSIX: run folders are not locked
 import numpy as np
 
 from fer_tf.errors import ConfigError
-from fer_tf.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from fer_tf.io import atomic_write_bytes, atomic_write_json, atomic_write_text, clear_folder
 
 CONFIG = "config.json"
 METRICS = "metrics.json"
@@ -142,12 +141,7 @@ class RunFolder:
         if not self.subrun:  # the run's own process holds its sub-runs
             lock_run_folder(self.path)
         if wipe:  # only once the lock is ours: never under another writer
-            for entry in _entries(self.path):
-                full = os.path.join(self.path, entry)
-                if os.path.isdir(full) and not os.path.islink(full):
-                    shutil.rmtree(full)
-                else:
-                    os.remove(full)
+            clear_folder(self.path, keep=(LOCK,))
         os.makedirs(self.plots_dir, exist_ok=True)
         os.makedirs(self.checkpoints_dir, exist_ok=True)
 
