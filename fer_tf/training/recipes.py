@@ -46,9 +46,7 @@ def _accepts(kind, value):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind in (tuple, list):
         return isinstance(value, (tuple, list))
-    if isinstance(kind, type):
-        return isinstance(value, kind) or (kind is dict and isinstance(value, dict))
-    return True
+    return isinstance(value, kind) if isinstance(kind, type) else True
 
 
 def check_field_types(cls, changes, where, prefix=""):
@@ -60,10 +58,10 @@ def check_field_types(cls, changes, where, prefix=""):
         if name not in hints:
             continue  # unknown fields: dataclasses.replace names them
         kind = hints[name]
-        options = [k for k in typing.get_args(kind) if k is not type(None)] \
-            if typing.get_origin(kind) is typing.Union else [kind]
-        if value is None and len(options) < len(typing.get_args(kind) or [kind]):
+        union = typing.get_args(kind) if typing.get_origin(kind) is typing.Union else (kind,)
+        if value is None and type(None) in union:
             continue  # Optional[...] = None
+        options = [k for k in union if k is not type(None)]
         if not any(_accepts(typing.get_origin(k) or k, value) for k in options):
             names = " or ".join(getattr(k, "__name__", str(k)) for k in options)
             raise ConfigError(f"{where}: {prefix}{name}: expected {names}, got {value!r}.")

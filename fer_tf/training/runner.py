@@ -292,9 +292,9 @@ def _check_resume(run, config):
 MEASURE_MIN_STEPS = 2000
 
 
-def _precision(requested, recipe, model_name, input_shape, records, num_images):
+def _precision(requested, recipe, model_name, input_shape, records):
     """The run's `PrecisionChoice` (`fer_tf.training.precision.choose_precision`)."""
-    steps = recipe.epochs * -(-num_images // recipe.batch_size)
+    steps = recipe.epochs * -(-len(records) // recipe.batch_size)
     measure = None
     if steps >= MEASURE_MIN_STEPS:
         measure = training_step_seconds(
@@ -349,7 +349,7 @@ def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=
              else [int(fold)])
     for k in folds:
         split_records(records, dataset, k, seed, val_fraction=data.val_fraction)
-    choice = _precision(precision, recipe, model_name, input_shape, records, len(records))
+    choice = _precision(precision, recipe, model_name, input_shape, records)
     recipe = recipe.replace(mixed_precision=choice.loss_scaling)
     if choice.warning:
         print(choice.warning, file=sys.stderr)
