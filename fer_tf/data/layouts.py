@@ -566,7 +566,7 @@ def _video_writer(path, mode, fourcc, fps, frame_size):
         writer.release()
 
 
-def write_demo_video(out_dir, seed=0, official=False, show_progress=True, seconds=30,
+def write_demo_video(out_dir, seed=0, official=False, show_progress=True, seconds=30.0,
                      fps=25, frame_size=(480, 640), face_size=220, segment_seconds=3.0):
     """One demonstration clip for `fer-tf predict`: `demo_video.mp4` (mp4v;
     `demo_video.avi` with MJPG where OpenCV cannot write mp4) of one synthetic
