@@ -41,9 +41,6 @@ def parse_args(argv=None):
                                               "batch_size": 128},
                           "imagenet (the paper; default on FER2013), random (default on "
                           "synthetic data) or a weights file")
-    p.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16"),
-                   help="compute precision (default auto: the paper's mixed_float16 on a "
-                        "GPU, float32 on a CPU, where float16 is about 25x slower)")
     p.add_argument("--no-mixed-precision", action="store_true",
                    help="the same as --precision float32")
     p.add_argument("--zero-init", action=argparse.BooleanOptionalAction, default=None,

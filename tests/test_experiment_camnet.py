@@ -39,6 +39,9 @@ def test_smoke_writes_the_tables_and_resumes(tmp_path):
     low, high = row["test_accuracy_ci95"]
     ours = f"{100 * row['test_accuracy']:.2f} [{100 * low:.1f}, {100 * high:.1f}]"
     assert f"| radam | 16 | 0.0001 | {ours} | 70.65 |" in report
+    # A seconds-long run is not worth measuring: float32 on a CPU, said in the report.
+    assert row["precision"]["policy"] == "float32"
+    assert f"camnet34-radam: float32 ({row['precision']['reason']})" in report
     assert f"| ensemble with TTA (2 views) | {100 * ensemble['accuracy_tta']:.2f} " in report
     for text in ("Table 6.3", "Table 6.4", "Table 6.5", "Table 6.6", "not run",
                  "32 x 32 input", "docs/papers/camnet.md"):

@@ -143,6 +143,25 @@ def choose_precision(requested="auto", gpu=None, gpu_precision="float16", measur
     return PrecisionChoice(requested, requested, f"requested; {device} found", gpu, warning)
 
 
+#: "auto" measures float32 against bfloat16 (a few traced steps each, cached
+#: per machine) only for runs of at least this many training steps: shorter
+#: runs would spend more on the measurement than it could save.
+MEASURE_MIN_STEPS = 2000
+
+
+def choose_run_precision(requested, build_model, batch_size, steps, key,
+                         gpu_precision="float16"):
+    """`choose_precision` for one training run of `steps` steps of the model
+    `build_model()` builds: "auto" on a CPU measures a few of its training
+    steps in float32 and bfloat16 (`training_step_seconds`) when the run has
+    at least `MEASURE_MIN_STEPS` steps. `key` names the model, input and
+    batch in the measurement's cache."""
+    measure = None
+    if steps >= MEASURE_MIN_STEPS:
+        measure = training_step_seconds(build_model, batch_size)
+    return choose_precision(requested, gpu_precision=gpu_precision, measure=measure, key=key)
+
+
 #: bfloat16 must beat float32 by this factor to be picked on a CPU: a tie is
 #: not worth its coarser rounding.
 BFLOAT16_MARGIN = 1.15

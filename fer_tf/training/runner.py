@@ -30,7 +30,7 @@ from fer_tf.evaluation.report import RunFolder, plot_confusion_matrix, plot_hist
 from fer_tf.models import registry
 from fer_tf.models.saving import load_model
 from fer_tf.training import fit
-from fer_tf.training.precision import choose_precision, dtype_policy, training_step_seconds
+from fer_tf.training.precision import choose_run_precision, dtype_policy
 from fer_tf.training.recipes import Recipe
 
 #: The embedded data's default size for `fer-tf train --dataset synthetic`.
@@ -286,25 +286,15 @@ def _check_resume(run, config):
                           "from the interrupted run (only a larger epoch budget may change).")
 
 
-#: "auto" measures float32 against bfloat16 (a few traced steps each, cached
-#: per machine) only for runs of at least this many training steps: shorter
-#: runs would spend more on the measurement than it could save.
-MEASURE_MIN_STEPS = 2000
-
-
 def _precision(requested, recipe, model_name, input_shape, records):
-    """The run's `PrecisionChoice` (`fer_tf.training.precision.choose_precision`)."""
-    steps = recipe.epochs * -(-len(records) // recipe.batch_size)
-    measure = None
-    if steps >= MEASURE_MIN_STEPS:
-        measure = training_step_seconds(
-            lambda: registry.build_model(model_name, input_shape=input_shape,
-                                         num_classes=records.num_classes,
-                                         **recipe.model_kwargs), recipe.batch_size)
-    return choose_precision(requested, gpu_precision="float16" if recipe.mixed_precision
-                            else "float32", measure=measure,
-                            key=f"{model_name} {'x'.join(map(str, input_shape))} "
-                                f"batch {recipe.batch_size}")
+    """The run's `PrecisionChoice` (`fer_tf.training.precision.choose_run_precision`)."""
+    return choose_run_precision(
+        requested,
+        lambda: registry.build_model(model_name, input_shape=input_shape,
+                                     num_classes=records.num_classes, **recipe.model_kwargs),
+        recipe.batch_size, recipe.epochs * -(-len(records) // recipe.batch_size),
+        key=f"{model_name} {'x'.join(map(str, input_shape))} batch {recipe.batch_size}",
+        gpu_precision="float16" if recipe.mixed_precision else "float32")
 
 
 def train_run(model_name, out, dataset="synthetic", data_dir=None, seed=0, fold=0,

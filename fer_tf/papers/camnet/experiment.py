@@ -51,6 +51,7 @@ from fer_tf.models.saving import load_model
 from fer_tf.papers.camnet import report
 from fer_tf.papers.camnet.report import run_key
 from fer_tf.training import fit
+from fer_tf.training.precision import choose_run_precision, dtype_policy
 
 #: Table 6.4's architectures (no pretrained weights).
 TABLE_6_4_MODELS = tuple(presets.TABLE_6_4)
@@ -80,6 +81,10 @@ class Settings:
             images_per_class, size).
         run_eagerly: bool. no traced training step (the smoke run: tracing
             CAMnet34's step costs more than its few eager steps).
+        precision: str. "auto" (the thesis' float32 on a GPU - it names no
+            mixed precision; on a CPU float32 or bfloat16, whichever a few
+            measured training steps of each run's model favour), "float32",
+            "bfloat16" or "float16" (`fer_tf.training.precision`).
     """
 
     input_size: int = presets.IMAGE_SIZE[0]
@@ -91,6 +96,7 @@ class Settings:
     max_train_images: int = None
     synthetic: dict = dataclasses.field(default_factory=dict)
     run_eagerly: bool = False
+    precision: str = "auto"
 
 
 #: The thesis' budget, the synthetic CPU run (under 20 minutes on 2 cores)
@@ -202,9 +208,19 @@ def train_one(name, optimizer, sub, data, settings, weights, seed, verbose):
         return pipeline_model(name, x_train.shape[1:], settings.input_size,
                               len(class_names), weights, seed=run_seed)
 
+    steps = recipe.epochs * -(-len(x_train) // recipe.batch_size)
+    choice = choose_run_precision(
+        settings.precision, build, recipe.batch_size, steps, gpu_precision="float32",
+        key=f"camnet pipeline {name} {'x'.join(map(str, x_train.shape[1:]))} -> "
+            f"{settings.input_size} batch {recipe.batch_size}")
+    if choice.warning:
+        print(choice.warning, flush=True)
+    print(f"{name}: {choice.describe()}", flush=True)
     start = time.time()
-    model, history = fit.train(build, (x_train, y_train), (x_val, y_val), sub, recipe,
-                               verbose=verbose, run_eagerly=settings.run_eagerly)
+    with dtype_policy(choice.policy):
+        model, history = fit.train(build, (x_train, y_train), (x_val, y_val), sub, recipe,
+                                   verbose=verbose, run_eagerly=settings.run_eagerly,
+                                   mixed_precision=choice.loss_scaling)
     seconds = time.time() - start
     if os.path.exists(sub.best_checkpoint):
         # The finished run's checkpoint without its optimizer state (CAMnet34
@@ -236,6 +252,7 @@ def train_one(name, optimizer, sub, data, settings, weights, seed, verbose):
             "macro_f1": metrics["macro_f1"],
             "confusion_matrix": metrics["confusion_matrix"],
             "train_seconds": round(seconds, 1),
+            "precision": choice.to_dict(),
             "test_probabilities": np.round(plain, 6).tolist(),
             "test_probabilities_tta": np.round(tta, 6).tolist()}
 

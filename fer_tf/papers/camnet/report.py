@@ -192,6 +192,10 @@ def write_report(run, metrics, config):
         "and SE-ResNeXt101 48), dropout 0.5 for CAMnet only, ImageNet weights for every "
         "member but CAMnet (WPW). Deviations from the thesis: docs/papers/camnet.md "
         "(its last table).")
+    precisions = sorted({f"{key}: {row['precision']['policy']} ({row['precision']['reason']})"
+                         for key, row in metrics["runs"].items() if row.get("precision")})
+    if precisions:
+        setting += " Precision per run: " + "; ".join(precisions) + "."
     ensemble = metrics.get("ensemble")
     members = ("not run" if not ensemble else
                f"{len(ensemble['members'])} of 6 members ({', '.join(ensemble['members'])})"
