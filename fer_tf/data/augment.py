@@ -1,4 +1,4 @@
-"""TensorFlow-free pieces of the input pipeline: per-component seeds, the
+"""TensorFlow-free pieces of the input pipeline: the
 flip/rotate/shift/zoom stack and the pixel scalings.
 
 They are Keras layers and NumPy, so a model can carry them and train under
@@ -6,32 +6,18 @@ the JAX backend on a machine without TensorFlow; `fer_tf.data.pipeline`
 (tf.data) uses the very same objects.
 """
 
-import hashlib
 
 import keras
 
-
 from fer_tf.data.pixels import (NORMALIZATION_SCALES, NORMALIZATIONS,  # noqa: F401
                                as_rgb, normalization_scale, scale_pixels)
+from fer_tf.data.seeds import derive_seed
 
 
 def normalization_layer(mode, name="normalization"):
     """The normalisation as a Keras `Rescaling` layer (inside a model)."""
     divisor, offset = normalization_scale(mode)
     return keras.layers.Rescaling(1.0 / divisor, offset, name=name)
-
-
-def derive_seed(seed, name):
-    """A seed for one random component, derived from the run seed and its name.
-
-    Every random layer gets its own: with one shared seed, Keras' random
-    layers draw the same numbers, so e.g. flip and rotation were perfectly
-    coupled (every flipped image rotated the same way).
-    """
-    if seed is None:
-        return None
-    digest = hashlib.sha256(f"{int(seed)}:{name}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 def default_augmentation(rotation_degrees=10.0, shift=0.1, zoom=0.1, flip=True, seed=None):

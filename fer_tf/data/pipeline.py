@@ -17,12 +17,12 @@ plain resize 224) for evaluation; the interpolation is an option (bilinear,
 area, lanczos3/5, bicubic, nearest).
 """
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from fer_tf.data.augment import (NORMALIZATIONS, default_augmentation,  # noqa: F401
-                                derive_seed, normalization_scale, scale_pixels)
+                                normalization_scale, scale_pixels)
+from fer_tf.data.seeds import derive_seed
 from fer_tf.errors import ConfigError
 
 

@@ -25,6 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from fer_tf.data.seeds import derive_seed
 from fer_tf.errors import ConfigError
 
 AGGREGATIONS = ("mean", "sum")
@@ -75,12 +76,6 @@ def _reseeded(initializer, seed):
     config = dict(config)
     config["seed"] = int(seed)
     return initializer.__class__.from_config(config)
-
-
-def derive_seed(seed, *salt):
-    """A seed in [1, 2**31 - 1) derived from a non-negative `seed` and salts."""
-    state = np.random.SeedSequence([int(seed), *[int(s) for s in salt]])
-    return int(state.generate_state(1)[0]) % (2**31 - 2) + 1
 
 
 def _module_seeds(seed, num_modules, salt):

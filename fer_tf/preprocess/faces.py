@@ -293,26 +293,29 @@ def track_faces(frames, detector, source="<frames>"):
 
     Where the detector finds no face or more than one, the previous frame's
     box is reused. Frames before the first frame with exactly one face take
-    that first box. A clip where no frame has exactly one face raises
-    FaceNotFoundError naming `source`.
+    that first box. A clip where no frame has exactly one face (a case the
+    paper leaves open) starts from the largest box of its first frame with
+    several; a clip where no frame has any face raises FaceNotFoundError
+    naming `source`.
 
     Returns:
         (boxes (T, 4) int64 of (x, y, w, h), counts (T,) int64 of faces the
         detector found per frame).
     """
-    counts, found = [], []
+    counts, found, largest = [], [], None
     for frame in frames:
         boxes = detector.detect(frame)
         counts.append(len(boxes))
         found.append(boxes[0] if len(boxes) == 1 else None)
+        if len(boxes) > 1 and largest is None:
+            largest = max(boxes, key=lambda box: int(box[2]) * int(box[3]))
     counts = np.asarray(counts, np.int64)
     if not len(found):
         raise FaceNotFoundError(f"{source}: no frames to find faces in.")
-    first = next((b for b in found if b is not None), None)
+    first = next((b for b in found if b is not None), largest)
     if first is None:
         raise FaceNotFoundError(
-            f"{source}: no frame has exactly one face ({int(np.sum(counts == 0))} of "
-            f"{len(counts)} frames have none, {int(np.sum(counts > 1))} have several).")
+            f"{source}: no face in any of its {len(counts)} frames.")
     boxes, previous = [], first
     for box in found:
         previous = box if box is not None else previous

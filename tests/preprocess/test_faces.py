@@ -201,12 +201,18 @@ def test_track_faces_reuses_previous_box(fake_detector):
     np.testing.assert_array_equal(counts, [0, 1, 2, 0, 1, 2, 2, 0])
 
 
-def test_track_faces_without_any_single_face_names_the_video(fake_detector):
-    with pytest.raises(FaceNotFoundError, match="clip7.avi.*3 of 3 frames have none"):
+def test_track_faces_without_any_face_names_the_video(fake_detector):
+    with pytest.raises(FaceNotFoundError, match="clip7.avi: no face in any of its 3 frames"):
         faces.track_faces(range(3), fake_detector([[]]), "clip7.avi")
-    with pytest.raises(FaceNotFoundError, match="clip8.avi"):
-        faces.track_faces(range(2), fake_detector([[(0, 0, 4, 4), (5, 5, 4, 4)]]),
-                          "clip8.avi")
+
+
+def test_track_faces_with_several_faces_in_every_frame_starts_from_the_largest(fake_detector):
+    small, large, other = (0, 0, 4, 4), (5, 5, 9, 8), (1, 1, 10, 10)
+    script = [[], [small, large], [other, small], []]
+    boxes, counts = faces.track_faces(range(4), fake_detector(script), "clip8.avi")
+    # No frame has exactly one face: the first crowded frame's largest box, kept.
+    assert [tuple(x) for x in boxes] == [large] * 4
+    np.testing.assert_array_equal(counts, [0, 2, 2, 0])
 
 
 def test_crop_face_margin_clipping_and_landmarks():

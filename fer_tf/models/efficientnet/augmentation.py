@@ -23,18 +23,10 @@ TransformConfig(augmentation="efficientnet") asks for it.
 
 import keras
 
+from fer_tf.data.seeds import derive_seed
 from fer_tf.layers.color_jitter import ColorJitter
 from fer_tf.layers.random_erasing import RandomErasing
 from fer_tf.models.efficientnet.presets import AUGMENTATION, IMAGENET_MEAN
-
-
-def _seed(seed, name):
-    if seed is None:
-        return None
-    # Imported here: the pipeline needs TensorFlow, a JAX-only install has none.
-    from fer_tf.data.augment import derive_seed
-
-    return derive_seed(seed, name)
 
 
 def efficientnet_augmentation(seed=None, flip_probability=AUGMENTATION["flip_probability"],
@@ -53,17 +45,17 @@ def efficientnet_augmentation(seed=None, flip_probability=AUGMENTATION["flip_pro
                          f"flip_probability must be 0 or 0.5, got {flip_probability}.")
     layers = []
     if flip_probability:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=_seed(seed, "flip")))
+        layers.append(keras.layers.RandomFlip("horizontal", seed=derive_seed(seed, "flip")))
     if rotation_degrees:
         layers.append(keras.layers.RandomRotation(
             rotation_degrees / 360.0, fill_mode="constant", fill_value=0.0,
-            interpolation="nearest", seed=_seed(seed, "rotation")))
+            interpolation="nearest", seed=derive_seed(seed, "rotation")))
     if jitter_probability:
         layers.append(ColorJitter(brightness, contrast, saturation,
-                                  probability=jitter_probability, seed=_seed(seed, "jitter")))
+                                  probability=jitter_probability, seed=derive_seed(seed, "jitter")))
     if erasing_probability:
         mean = [255.0 * m for m in IMAGENET_MEAN]
         fill = mean if channels == 3 else [sum(mean) / 3.0]
         layers.append(RandomErasing(erasing_probability, erasing_scale, erasing_ratio,
-                                    fill_value=fill, seed=_seed(seed, "erasing")))
+                                    fill_value=fill, seed=derive_seed(seed, "erasing")))
     return keras.Sequential(layers, name="efficientnet_augmentation")

@@ -9,7 +9,8 @@ import numpy as np
 from keras import ops
 
 from fer_tf.errors import ConfigError
-from fer_tf.layers.pathnet import PathNetLayer, active_module_weights, derive_seed
+from fer_tf.data.seeds import derive_seed
+from fer_tf.layers.pathnet import PathNetLayer, active_module_weights
 from fer_tf.models.pathnet.genotype import active_modules, validate_path
 from fer_tf.models.pathnet.presets import PAPER
 from fer_tf.models.registry import register_model

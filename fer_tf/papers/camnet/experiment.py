@@ -37,8 +37,9 @@ import time
 import keras
 import numpy as np
 
-from fer_tf.data.augment import derive_seed, normalization_layer
+from fer_tf.data.augment import normalization_layer
 from fer_tf.data.pixels import as_rgb
+from fer_tf.data.seeds import derive_seed
 from fer_tf.data.protocols import FER2013_SPLITS, train_select_report
 from fer_tf.errors import ConfigError
 from fer_tf.evaluation import metrics as metrics_lib

@@ -3,15 +3,13 @@ crops -> flattened grey crops in [0, 1] -> the 6-fold cross-validation tasks,
 frames of one video kept on one side; and the seeds of the embedded videos."""
 
 import dataclasses
-import zlib
 
-import numpy as np
 
 from fer_tf.data import labels as labels_lib
 from fer_tf.data.pixels import scale_pixels
 from fer_tf.data.protocols import stratified_kfold
 from fer_tf.errors import ConfigError, DatasetError
-from fer_tf.layers.pathnet import derive_seed
+from fer_tf.data.seeds import derive_seed
 from fer_tf.models.pathnet.evolution import TaskData
 
 
@@ -99,11 +97,7 @@ def fold_task(records, fold, num_folds=6, seed=0, name=None):
                     test_groups=groups)
 
 
-def _name_salt(text):
-    return zlib.crc32(text.encode("utf-8"))
-
-
 def dataset_seed(dataset, seed):
     """Seed of the embedded synthetic `dataset` for run seed `seed`: it depends
     on nothing else (not on which experiments run)."""
-    return derive_seed(seed, _name_salt(f"synthetic:{dataset}"))
+    return derive_seed(seed, "synthetic", dataset)

@@ -32,14 +32,14 @@ import time
 from fer_tf.errors import ConfigError, FerTfError
 from fer_tf.evaluation.report import RunFolder
 from fer_tf.io import atomic_write_json, atomic_write_text
-from fer_tf.layers.pathnet import derive_seed
+from fer_tf.data.seeds import derive_seed
 from fer_tf.models.pathnet.presets import PAPER
 from fer_tf.models.pathnet.training import PathTrainer
 from fer_tf.models.pathnet.transfer import run_scratch, run_transfer_experiment
 from fer_tf.papers.pathnet import report as results_lib
 from fer_tf.papers.pathnet.baselines import TABLE_I_RECIPE, run_baselines
 from fer_tf.papers.pathnet.data import (SMOKE_VIDEOS, FaceSettings, SyntheticVideoSettings,  # noqa: F401
-                                       _name_salt, dataset_seed, features, fold_task,
+                                       dataset_seed, features, fold_task,
                                        load_faces)
 from fer_tf.papers.pathnet.report import PAPER_RESULTS
 
@@ -54,7 +54,7 @@ EXPERIMENTS = {
 def task_seed(kind, name, seed, fold):
     """Seed of one scratch run (kind "scratch", name = destination) or one
     experiment (kind "experiment") for a run seed and a 0-based fold."""
-    return derive_seed(seed, fold, _name_salt(f"{kind}:{name}"))
+    return derive_seed(seed, fold, kind, name)
 
 
 def _rss_mb():
