@@ -228,10 +228,10 @@ def train_one(name, optimizer, sub, data, settings, weights, seed, verbose):
         # with RAdam: 476 MB -> 166 MB); the run is not trained again.
         fit.atomic_save_model(load_model(sub.best_checkpoint),
                               sub.best_checkpoint)
-    member = Member(model, "none", name)
-    plain, _ = ensemble_predict([member], x_test, batch_size=recipe.batch_size)
-    tta, _ = ensemble_predict([member], x_test, table_6_1_augmentation(seed=seed),
-                              settings.n_views, batch_size=recipe.batch_size)
+    plain, tta = member_probabilities(model, name, x_test, settings.n_views, seed,
+                                      recipe.batch_size)
+    select_plain, select_tta = member_probabilities(model, name, x_val, settings.n_views,
+                                                    seed, recipe.batch_size)
     metrics = metrics_lib.classification_metrics(y_test, plain.argmax(-1), class_names)
     plot_history(history, sub.file("plots", "learning_curves.png"),
                  title=f"{name} ({optimizer}): learning curves")
@@ -255,7 +255,48 @@ def train_one(name, optimizer, sub, data, settings, weights, seed, verbose):
             "train_seconds": round(seconds, 1),
             "precision": choice.to_dict(),
             "test_probabilities": np.round(plain, 6).tolist(),
-            "test_probabilities_tta": np.round(tta, 6).tolist()}
+            "test_probabilities_tta": np.round(tta, 6).tolist(),
+            "select_probabilities": np.round(select_plain, 6).tolist(),
+            "select_probabilities_tta": np.round(select_tta, 6).tolist()}
+
+
+def member_probabilities(model, name, images, n_views, seed, batch_size):
+    """(softmax, softmax averaged over `n_views` Table 6.1 views) of one model."""
+    member = Member(model, "none", name)
+    plain, _ = ensemble_predict([member], images, batch_size=batch_size)
+    tta, _ = ensemble_predict([member], images, table_6_1_augmentation(seed=seed), n_views,
+                              batch_size=batch_size)
+    return plain, tta
+
+
+def with_select_probabilities(result, sub, x_val, n_views, seed):
+    """`result` with its selection split's softmax (plain and TTA), computed
+    from the run's best checkpoint when an earlier fer_tf stored none."""
+    if "select_probabilities" in result or not os.path.exists(sub.best_checkpoint):
+        return result
+    plain, tta = member_probabilities(load_model(sub.best_checkpoint), result["model"], x_val,
+                                      n_views, seed, result["batch_size"])
+    result = dict(result, select_probabilities=np.round(plain, 6).tolist(),
+                  select_probabilities_tta=np.round(tta, 6).tolist())
+    sub.write_json("result.json", result)
+    return result
+
+
+def paper_test_set(results, select_labels, test_labels, keys=None):
+    """FER2013's PublicTest + PrivateTest pooled (n = 7,178), the test set of
+    the papers that name one (EfficientNet's Table II; the thesis only says
+    "test set"): accuracy without and with TTA of each run, or of the mean of
+    the `keys` runs' softmax (the ensemble), with 95% Wilson intervals."""
+    labels = np.concatenate([np.asarray(select_labels), np.asarray(test_labels)])
+    out = {"split": "PublicTest + PrivateTest", "num_samples": int(len(labels))}
+    for suffix, name in (("", "accuracy"), ("_tta", "accuracy_tta")):
+        scores = [np.concatenate([np.asarray(results[k][f"select_probabilities{suffix}"]),
+                                  np.asarray(results[k][f"test_probabilities{suffix}"])])
+                  for k in keys]
+        pooled = combine(np.stack(scores), "mean") if len(scores) > 1 else scores[0]
+        out[name] = float((pooled.argmax(-1) == labels).mean())
+        out[f"{name}_ci95"] = metrics_lib.wilson_interval(out[name], len(labels))
+    return out
 
 
 def ensemble_results(results, labels, members=presets.ENSEMBLE_MEMBERS):
@@ -340,19 +381,29 @@ def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["s
         return train_one(name, optimizer, sub, data, settings, weights, seed, verbose)
 
     results = fit.run_subruns(run, "members", config["runs"], one)
+    subs = {key: RunFolder(run.file("members", key), create=True, resume=True, subrun=True)
+            for key in results}
+    if dataset == "fer2013":
+        results = {key: with_select_probabilities(result, subs[key], data[1][0],
+                                                  settings.n_views, seed)
+                   for key, result in results.items()}
     metrics = {"dataset": dataset, "test_split": config["splits_used"]["report"],
                "num_test": len(test), "n_views": settings.n_views, "runs": {}}
     for key, result in results.items():
-        row = {k: v for k, v in result.items() if not k.startswith("test_probabilities")}
+        row = {k: v for k, v in result.items() if "probabilities" not in k}
         row["test_accuracy_ci95"] = metrics_lib.wilson_interval(row["test_accuracy"], len(test))
+        if dataset == "fer2013":
+            row["paper_test_set"] = paper_test_set(results, val.labels, test.labels, [key])
         metrics["runs"][key] = row
     metrics["ensemble"] = ensemble_results(results, test.labels)
     if metrics["ensemble"]:
         for name in ("accuracy", "accuracy_tta"):
             metrics["ensemble"][f"{name}_ci95"] = metrics_lib.wilson_interval(
                 metrics["ensemble"][name], len(test))
-    subs = {key: RunFolder(run.file("members", key), create=True, resume=True, subrun=True)
-            for key in results}
+        if dataset == "fer2013":
+            metrics["ensemble"]["paper_test_set"] = paper_test_set(
+                results, val.labels, test.labels,
+                [run_key(m, "radam") for m in metrics["ensemble"]["members"]])
     report.write_figures(run, metrics, class_names,
                          {key: sub.read_history() for key, sub in subs.items()})
     if run_key("camnet34", "radam") in subs:

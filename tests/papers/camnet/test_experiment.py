@@ -100,3 +100,39 @@ def test_smoke_settings_are_a_reduced_synthetic_budget():
     smoke = SETTINGS["smoke"]
     assert smoke.run_eagerly and smoke.epochs == 1 and smoke.synthetic
     assert dataclasses.replace(smoke, epochs=2).epochs == 2
+
+
+def test_paper_test_set_pools_publictest_and_privatetest_by_hand():
+    from fer_tf.papers.camnet.experiment import paper_test_set
+
+    rng = np.random.default_rng(1)
+    select, test = rng.integers(0, 3, 5), rng.integers(0, 3, 4)
+    results = {k: {f"{split}_probabilities{s}": rng.dirichlet(np.ones(3), n).tolist()
+                   for split, n in (("select", 5), ("test", 4)) for s in ("", "_tta")}
+               for k in ("a-radam", "b-radam")}
+    one = paper_test_set(results, select, test, ["a-radam"])
+    labels = np.concatenate([select, test])
+    a = np.concatenate([results["a-radam"]["select_probabilities"],
+                        results["a-radam"]["test_probabilities"]])
+    assert one["num_samples"] == 9 and one["split"] == "PublicTest + PrivateTest"
+    assert one["accuracy"] == pytest.approx(np.mean(a.argmax(-1) == labels))
+    both = paper_test_set(results, select, test, ["a-radam", "b-radam"])
+    mean_tta = np.mean([np.concatenate([results[k]["select_probabilities_tta"],
+                                        results[k]["test_probabilities_tta"]])
+                        for k in ("a-radam", "b-radam")], axis=0)
+    assert both["accuracy_tta"] == pytest.approx(np.mean(mean_tta.argmax(-1) == labels))
+    low, high = both["accuracy_tta_ci95"]
+    assert low <= both["accuracy_tta"] <= high
+
+
+def test_report_sets_public_plus_private_beside_the_thesis():
+    pooled = {"split": "PublicTest + PrivateTest", "num_samples": 7178, "accuracy": 0.5,
+              "accuracy_ci95": [0.49, 0.51], "accuracy_tta": 0.52,
+              "accuracy_tta_ci95": [0.51, 0.53]}
+    metrics = {"runs": {"resnet34-radam": {"model": "resnet34", "optimizer": "radam",
+                                           "paper_test_set": pooled}},
+               "ensemble": None}
+    table = report.paper_test_set_table(metrics)
+    assert "| resnet34-radam | 7,178 | 50.00 [49.0, 51.0] | 52.00 [51.0, 53.0] | 66.70 |" \
+        in table
+    assert report.paper_test_set_table({"runs": {"x": {"model": "resnet34"}}}) == ""
