@@ -95,7 +95,8 @@ def main(argv=None):
     b64 = latency["batches"]["64"]
     print(f"ensemble {shape}: {flops / 1e9:.3f} GFLOPs per image (Eq. 7-9)")
     print(f"batch 64: {1000 * b64['seconds_per_image']:.2f} ms/image, "
-          f"{b64['achieved_gflops']:.1f} GFLOP/s; fp32 matmul {latency['matmul_gflops']:.1f} "
+          f"{b64['achieved_gflops']:.1f} GFLOP/s; {latency.get('peak_dtype', 'float32')} matmul "
+          f"{latency['matmul_gflops']:.1f} "
           f"GFLOP/s; peak fraction {b64['peak_fraction']:.2f} (target >= 0.60)")
     medians, missed = end_to_end(ensemble, args.detector, args.frames)
     total = sum(medians.values())

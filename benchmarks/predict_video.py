@@ -93,7 +93,7 @@ def in_process(args, video, out_dir):
     """Steady-state frames/s and stage shares of `predict_inputs`."""
     import numpy as np
 
-    from fer_tf.predict import load_classifier, predict_inputs
+    from fer_tf.serving.predict import load_classifier, predict_inputs
 
     start = time.perf_counter()
     classifier = load_classifier(args.model)

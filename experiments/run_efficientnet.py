@@ -22,7 +22,8 @@ alone as our own figure) and plots/ (learning curves, confusion matrix).
 on a CPU, where float16 is about 25x slower. Under KERAS_BACKEND=jax, or
 without TensorFlow, the data are fed as NumPy arrays (--data-path numpy).
 Deviations from the paper: docs/papers/efficientnet.md. Wiring only:
-everything lives in fer_tf.models.efficientnet.
+everything lives in fer_tf.papers.efficientnet (the experiment and its report)
+and fer_tf.models.efficientnet (the model, Table I, the augmentation).
 """
 
 import argparse
@@ -63,7 +64,7 @@ def main(argv=None):
     args = parse_args(argv)
     from fer_tf.errors import FerTfError
     from fer_tf.evaluation.metrics import wilson_text
-    from fer_tf.models.efficientnet.experiment import SETTINGS, run_experiment
+    from fer_tf.papers.efficientnet.experiment import SETTINGS, run_experiment
     from fer_tf.models.efficientnet.presets import TABLE_II
     from fer_tf.training.precision import choose_precision
 

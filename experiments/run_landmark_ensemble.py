@@ -24,7 +24,7 @@ saturates" (Sec. III-D) may mean.
 Writes --out (default runs/landmark-<dataset>): metrics.json, results.md
 (every table beside the paper's, the budget and stopping rule used), plots/ (confusion
 matrices, Grad-CAM, landmarks before/after) and one sub-run per network, fold
-and member. Wiring only: the logic is fer_tf.models.landmark_ensemble.experiment.
+and member. Wiring only: the logic is fer_tf.papers.landmark_ensemble.experiment.
 """
 
 import argparse
@@ -83,7 +83,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from fer_tf.errors import FerTfError
-    from fer_tf.models.landmark_ensemble import experiment as exp
+    from fer_tf.papers.landmark_ensemble import experiment as exp
 
     out = args.out or os.path.join(
         "runs", f"landmark-{args.dataset}{'-smoke' if args.smoke else ''}")

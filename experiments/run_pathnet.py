@@ -19,7 +19,7 @@ population fitness). With --baselines, results.md also holds Table I: final
 training losses, each with its budget (baseline epochs, PathNet iteration and
 generations) beside the paper's same quantity. The same command and seed write
 the same metrics.json. Where the run differs from the paper: docs/papers/pathnet.md.
-Wiring only: everything lives in fer_tf.models.pathnet.
+Wiring only: everything lives in fer_tf.papers.pathnet and fer_tf.models.pathnet.
 """
 
 import argparse

@@ -3,11 +3,11 @@
     fer-tf train vgg_lite --dataset fer2013 --data-dir ../shared/data --out runs/default
     python experiments/ship_default_model.py runs/default --data-dir ../shared/data
 
-Writes fer_tf/assets/default_model/vgg_lite_fer2013.keras and MODEL_CARD.md
+Writes fer_tf/serving/assets/default_model/vgg_lite_fer2013.keras and MODEL_CARD.md
 (data, command, recipe, PrivateTest accuracy and per-class F1, speed,
 limitations) and copies the run's learning curves and confusion matrix to
 docs/results/default_model/. Wiring only: everything lives in
-fer_tf.model_card.
+fer_tf.serving.model_card.
 """
 
 import argparse
@@ -29,7 +29,7 @@ def main(argv=None):
     p.add_argument("--command", help="the training command to print in the card")
     args = p.parse_args(argv)
     from fer_tf.errors import FerTfError
-    from fer_tf.model_card import copy_figures, ship_run
+    from fer_tf.serving.model_card import copy_figures, ship_run
 
     try:
         summary = ship_run(args.run, args.dest, args.data_dir, args.command)

@@ -22,7 +22,7 @@ class _NoTensorFlow:
 sys.meta_path.insert(0, _NoTensorFlow())
 import keras
 import numpy as np
-from fer_tf.models.efficientnet.experiment import (SETTINGS, augmented_classifier,
+from fer_tf.papers.efficientnet.experiment import (SETTINGS, augmented_classifier,
                                                    load_splits, resize_rgb)
 from fer_tf.models.efficientnet.model import efficientnet_b0
 train, _, _ = load_splits("synthetic", synthetic=SETTINGS["smoke"].synthetic, progress=False)
@@ -128,7 +128,7 @@ def _script():
 ])
 def test_script_picks_the_precision_by_device(monkeypatch, capsys, gpu, flags, policy, warns):
     # The device is injected and run_experiment replaced: nothing trains, nothing is timed.
-    from fer_tf.models.efficientnet import experiment
+    from fer_tf.papers.efficientnet import experiment
     from fer_tf.training import precision
 
     monkeypatch.setattr(precision, "gpu_available", lambda: gpu)
@@ -158,8 +158,8 @@ def test_script_refuses_contradicting_precision_flags(capsys):
 
 def test_script_passes_resume_patience_and_precise_bn(monkeypatch, capsys):
     # run_experiment replaced: only the wiring of the flags into it is under test
-    # (resume itself: tests/models/efficientnet/test_resume.py).
-    from fer_tf.models.efficientnet import experiment
+    # (resume itself: tests/papers/efficientnet/test_resume.py).
+    from fer_tf.papers.efficientnet import experiment
 
     seen = {}
 

@@ -42,7 +42,7 @@ _RELOAD = """
 import json, sys
 import numpy as np
 import fer_tf, keras
-from fer_tf.predict import load_classifier
+from fer_tf.serving.predict import load_classifier
 
 folder, names, classifiers = sys.argv[1], sys.argv[2].split(","), sys.argv[3].split(",")
 for name in names:

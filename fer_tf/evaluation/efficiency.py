@@ -447,27 +447,39 @@ def matmul_gflops(size=2048, repeats=10, dtype="float32"):
 
 def measure_latency(model, input_shape=None, flops=None, batch_sizes=(1, 64), repeats=5,
                     call_kwargs=None, matmul_size=2048):
-    """Median seconds per image at each batch size, with the machine's fp32
-    matmul GFLOP/s measured in this process and each batch's achieved
-    GFLOP/s (`flops` per image, default Eq. 7-9) as `peak_fraction` of it."""
+    """Median seconds per image at each batch size, with the machine's matmul
+    GFLOP/s measured in this process in the model's compute dtype ("peak_dtype":
+    float32, or bfloat16 / float16 for a mixed-precision model, whose peak
+    differs) and each batch's achieved GFLOP/s (`flops` per image, default
+    Eq. 7-9) as `peak_fraction` of it."""
     shape = _model_input_shape(model, input_shape)
     kwargs = default_call_kwargs(model) if call_kwargs is None else dict(call_kwargs)
     if flops is None:
         flops = count_flops(model, shape, call_kwargs=kwargs)
     forward = _compiled(model, kwargs)
-    before = matmul_gflops(matmul_size)
+    peak_dtype = _compute_dtype(model)
+    before = matmul_gflops(matmul_size, dtype=peak_dtype)
     timed = {batch: statistics.median(_seconds(forward, _example(shape, batch, seed=0), repeats))
              for batch in batch_sizes}
     # Measured before and after the model, the better of the two: on a
     # shared machine one of them may coincide with someone else's job.
-    peak = max(before, matmul_gflops(matmul_size))
-    result = {"backend": keras.backend.backend(), "matmul_gflops": peak, "batches": {}}
+    peak = max(before, matmul_gflops(matmul_size, dtype=peak_dtype))
+    result = {"backend": keras.backend.backend(), "matmul_gflops": peak,
+              "peak_dtype": peak_dtype, "batches": {}}
     for batch, seconds in timed.items():
         achieved = flops * batch / seconds / 1e9
         result["batches"][str(batch)] = {
             "seconds_per_image": seconds / batch, "images_per_second": batch / seconds,
             "achieved_gflops": achieved, "peak_fraction": achieved / peak}
     return result
+
+
+def _compute_dtype(model):
+    """The dtype a model's matmuls run in: its policy's compute dtype
+    ("float32" when it has none, or one that is no float)."""
+    policy = getattr(model, "dtype_policy", None)
+    dtype = getattr(policy, "compute_dtype", None) or "float32"
+    return dtype if dtype in ("float32", "bfloat16", "float16") else "float32"
 
 
 def _components(rows, children):
@@ -566,7 +578,8 @@ def format_summary(summary):
         lines.append("  uncounted      " + ", ".join(summary["uncounted_layers"]))
     latency = summary.get("latency")
     if latency:
-        lines.append(f"  fp32 matmul    {latency['matmul_gflops']:.1f} GFLOP/s "
+        dtype = latency.get("peak_dtype", "float32")
+        lines.append(f"  {dtype + ' matmul':<14} {latency['matmul_gflops']:.1f} GFLOP/s "
                      f"({latency['backend']})")
         for batch, b in latency["batches"].items():
             lines.append(f"  batch {batch:<8} {1e3 * b['seconds_per_image']:.3f} ms/image, "

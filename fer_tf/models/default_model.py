@@ -2,7 +2,7 @@
 grayscale faces, trained on real faces (FER2013) by `DEFAULT_MODEL_RECIPE`.
 
 It is not from one of the four papers. It is what `fer-tf predict` and
-`fer_tf.predict.load_classifier()` use when no model is named, chosen to
+`fer_tf.serving.predict.load_classifier()` use when no model is named, chosen to
 train on 2 CPU cores within about two hours:
 
 - four stages of two 3x3 convolutions (16, 32, 96, 192 filters), each

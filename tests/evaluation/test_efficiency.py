@@ -219,6 +219,27 @@ def test_cross_check_with_tensorflow_profiler():
         assert ours > 0
 
 
+def test_a_bfloat16_model_is_read_against_the_bfloat16_peak(monkeypatch):
+    """Issue 23, item 4: a peak fraction names its dtype, and a mixed_bfloat16
+    model's is against the bfloat16 matmul peak, not float32's."""
+    asked = []
+    monkeypatch.setattr(efficiency, "matmul_gflops",
+                        lambda size=2048, repeats=10, dtype="float32": asked.append(dtype) or
+                        {"float32": 100.0, "bfloat16": 400.0}[dtype])
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = _model((8, 8, 3), keras.layers.Conv2D(4, 3, padding="same"),
+                       keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    latency = efficiency.measure_latency(model, batch_sizes=(2,), repeats=1, matmul_size=64)
+    assert set(asked) == {"bfloat16"} and latency["peak_dtype"] == "bfloat16"
+    assert latency["matmul_gflops"] == 400.0
+    b = latency["batches"]["2"]
+    np.testing.assert_allclose(b["peak_fraction"], b["achieved_gflops"] / 400.0)
+
+
 def test_storage_and_latency_fields():
     model = _model((8, 8, 3), keras.layers.Conv2D(4, 3, padding="same"),
                    keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2))
@@ -227,7 +248,7 @@ def test_storage_and_latency_fields():
     assert storage["float32"] == 4 * params and storage["float16"] == 2 * params
     assert storage["keras_file"] > storage["float32"]
     latency = efficiency.measure_latency(model, batch_sizes=(1, 4), repeats=2, matmul_size=128)
-    assert latency["matmul_gflops"] > 0
+    assert latency["matmul_gflops"] > 0 and latency["peak_dtype"] == "float32"
     flops = efficiency.count_flops(model)
     for batch, figures in latency["batches"].items():
         assert figures["seconds_per_image"] > 0

@@ -33,7 +33,7 @@ def save_tiny_classifier(folder, filters=4):
     import keras
 
     from fer_tf.data import labels
-    from fer_tf.predict import ModelInfo, write_info_entry
+    from fer_tf.serving.predict import ModelInfo, write_info_entry
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((48, 48, 1))

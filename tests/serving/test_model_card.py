@@ -1,5 +1,5 @@
-"""`fer_tf.model_card.ship_run`: a finished run becomes a small shipped model
-with a card, loadable by `fer_tf.predict` without the run."""
+"""`fer_tf.serving.model_card.ship_run`: a finished run becomes a small shipped model
+with a card, loadable by `fer_tf.serving.predict` without the run."""
 
 import json
 
@@ -9,8 +9,8 @@ import pytest
 
 from fer_tf.data import labels as L
 from fer_tf.errors import ConfigError
-from fer_tf.model_card import ship_run
-from fer_tf.predict import load_classifier, read_info_entry
+from fer_tf.serving.model_card import ship_run
+from fer_tf.serving.predict import load_classifier, read_info_entry
 
 
 def _fake_run(root):
@@ -49,7 +49,8 @@ def test_ship_run_writes_model_and_card(tmp_path):
     reloaded = keras.saving.load_model(shipped)
     assert getattr(reloaded, "optimizer", None) is None
     crops = np.random.default_rng(0).integers(0, 256, (2, 48, 48, 1), dtype=np.uint8)
-    np.testing.assert_allclose(load_classifier(shipped).predict_faces(list(crops)),
+    np.testing.assert_allclose(load_classifier(shipped, precision="float32").predict_faces(
+                                   list(crops)),
                                model.predict(crops / 255.0, verbose=0), atol=1e-5)
     card = (dest / "MODEL_CARD.md").read_text()
     for text in ("0.6123", "fer-tf train vgg_lite ...", "| anger | 0.500 | 0.400 | 0.440 | 10 |",

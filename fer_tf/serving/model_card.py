@@ -3,9 +3,9 @@
     fer-tf train vgg_lite --dataset fer2013 --data-dir DIR --out runs/default
     python experiments/ship_default_model.py runs/default --data-dir DIR
 
-`ship_run` copies the run's best checkpoint into `fer_tf/assets/default_model/`
+`ship_run` copies the run's best checkpoint into `fer_tf/serving/assets/default_model/`
 without its optimizer state or compiled loss (so the file is small and any
-Keras reloads it), adds the `ModelInfo` entry `fer_tf.predict` reads, times
+Keras reloads it), adds the `ModelInfo` entry `fer_tf.serving.predict` reads, times
 the shipped classifier on this machine and writes `MODEL_CARD.md`: data,
 command, recipe, PrivateTest accuracy and per-class F1 (the figures
 `fer-tf train` computed on the run's test split), speed and limitations.
@@ -76,7 +76,7 @@ def ship_run(run, dest=None, data_dir=None, command=None):
     model folder) and writes its model card. Returns a summary dict."""
     import keras
 
-    from fer_tf import predict
+    from fer_tf.serving import predict
     from fer_tf.evaluation.report import has_run_config
 
     run = pathlib.Path(run)
@@ -115,6 +115,7 @@ def ship_run(run, dest=None, data_dir=None, command=None):
         "test": {k: metrics[k] for k in ("accuracy", "macro_f1", "weighted_f1",
                                          "num_samples", "per_class")},
         "faces_per_s": {str(k): v for k, v in speed.items()},
+        "precision": classifier.precision.precision if classifier.precision else "float32",
         "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, "
                    f"Python {platform.python_version()}",
         "data": _data_description(data_dir or config.get("data_dir")),
@@ -157,7 +158,7 @@ def render_model_card(s):
 
 `{pathlib.Path(s['model_file']).name}`: `{s['model']}` (`fer_tf/models/default_model.py`),
 {s['params']:,} parameters, {s['bytes'] / 2**20:.2f} MB, SHA-256 `{s['sha256']}`.
-It is what `fer-tf predict` and `fer_tf.predict.load_classifier()` use when no
+It is what `fer-tf predict` and `fer_tf.serving.predict.load_classifier()` use when no
 model is named. Classes, in the order of its outputs: {", ".join(s['info']['class_names'])}.
 
 ## Data
@@ -197,8 +198,9 @@ Accuracy **{test['accuracy']:.4f}**, macro F1 **{test['macro_f1']:.4f}**, weight
 ## Speed
 `Classifier.predict_faces` on pre-cropped 48x48 faces, preprocessing included,
 on {s['machine']}: {s['faces_per_s']['1']:.0f} faces/s at batch 1,
-{s['faces_per_s']['256']:.0f} faces/s at batch 256 (measured when the card was
-written; `benchmarks/peer_fer.py` compares it with the `fer` package's model).
+{s['faces_per_s']['256']:.0f} faces/s at batch 256, computing in
+{s.get('precision', 'float32')} (measured when the card was written; `benchmarks/peer_fer.py`
+compares it with the `fer` package's model and float32 with bfloat16).
 
 ## Limitations
 """ + "\n".join(f"- {line}" for line in LIMITATIONS) + "\n"

@@ -7,7 +7,7 @@ layer: W' = W * s and b' = (b - mean) * s + beta with s = gamma / sqrt(var +
 eps) (Ioffe & Szegedy 2015, Sec. 3.2, the inference transform). The copy
 gives the same probabilities (within float rounding) with one elementwise
 pass fewer per layer, so oneDNN runs convolution, bias and ReLU as one
-kernel: `fer_tf.predict` classifies with it (`vgg_lite` at batch 256 went
+kernel: `fer_tf.serving.predict` classifies with it (`vgg_lite` at batch 256 went
 from about 1,020 to 1,180 faces/s on 2 CPU cores).
 
 Only the top level of a functional or Sequential model is rewritten; nested

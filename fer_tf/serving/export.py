@@ -7,10 +7,10 @@ crops and nothing else (issue 13, item 4):
   takes ``images``, uint8 (N, H, W, C) crops of ANY size with 1 or 3
   channels, and returns ``probabilities`` float32 (N, K), ``class_names``
   string (K,) and ``input_shape`` int32 (3,). The whole of
-  `fer_tf.predict.preprocess_faces` runs inside (channel conversion, the
+  `fer_tf.serving.predict.preprocess_faces` runs inside (channel conversion, the
   antialiased resize, CLAHE for models trained with it, normalisation), and
   ensemble members are averaged as `keras_classifier` does. TensorFlow
-  Serving, `saved_model_cli` and `fer_tf.predict.load_classifier` read it.
+  Serving, `saved_model_cli` and `fer_tf.serving.predict.load_classifier` read it.
   A second signature, ``probabilities``, returns the probabilities alone,
   for callers that need every output batched (`PROBABILITIES_SIGNATURE`).
 - ``tflite``: a flat buffer taking uint8 (N, H, W, C) crops of the model's
@@ -32,7 +32,7 @@ crops and nothing else (issue 13, item 4):
 Tolerances (`TOLERANCES`): the largest absolute difference between an
 export's probabilities and the in-memory classifier's (`keras_classifier`)
 on the same crops. Every export measures it on probe crops before it is
-moved into place (`max_abs_diff` in the summary); tests/test_export.py
+moved into place (`max_abs_diff` in the summary); tests/serving/test_export.py
 checks it per format:
 
     savedmodel 1e-6 | keras 1e-6 | tflite float32 1e-5 | tflite float16 1e-2
@@ -40,6 +40,17 @@ checks it per format:
 (float32 kernels differ in summation order between TensorFlow, TFLite and
 Keras' Rescaling, which multiplies by 1/255 where normalisation divides;
 float16 weights round each weight to 11 significant bits.)
+
+Precision (``precision=``, ``--precision``): a SavedModel's graph computes in
+what `load_classifier` picks, by default bfloat16 where this CPU has
+bfloat16 units and a measured batch runs faster there (the members rebuilt
+under the mixed_bfloat16 policy, weights float32, softmax float32), else
+float32; the summary records it ("precision", "precision_reason"). Its
+tolerance above is against the in-memory classifier of the same precision;
+a bfloat16 export also reports "max_abs_diff_float32" against the float32
+classifier on the probe crops (random pixels: up to about 2e-2; the tests
+hold synthetic faces to `BFLOAT16_TOLERANCE`). TFLite and .keras exports are
+float32.
 
 Writes are atomic: a temporary ``<out>.tmp-<pid>-XXXXXXXX`` folder (or
 ``.keras`` file) in the destination's folder is renamed at the end. One that
@@ -78,37 +89,55 @@ KERAS_EXPORT_NAME = "fer_tf_export"
 PROBABILITIES_SIGNATURE = "probabilities"
 
 
-def export_model(spec, fmt, out, float16=False, overwrite=False):
+def export_model(spec, fmt, out, float16=False, overwrite=False, precision="auto"):
     """Exports the classifier `spec` names and returns a JSON-able summary.
 
     Args:
-        spec: what `fer_tf.predict.load_classifier` accepts except a
+        spec: what `fer_tf.serving.predict.load_classifier` accepts except a
             SavedModel: None (the default model), a run folder, a .keras/.h5.
         fmt: "savedmodel", "tflite" or "keras" (module docstring).
         out: destination: a folder (savedmodel), a .tflite or a .keras file.
         float16: bool. TFLite only: store the weights as float16.
         overwrite: bool. replace an earlier export of the same format at `out`.
+        precision: str. savedmodel only: "auto" (default), "float32" or
+            "bfloat16", what its graph computes in (`load_classifier`'s
+            choice: bfloat16 where this CPU has bfloat16 units and it is
+            measured faster); the probabilities stay float32. TFLite and
+            .keras exports are float32 ("auto" gives float32 there).
 
     Returns:
         {"format", "source", "out", "input_signature", "class_names", "input_shape",
-        "normalization", "clahe", "members", "float16", "size_bytes",
-        "max_abs_diff", "tolerance", "within_tolerance", "probe_crops"}.
+        "normalization", "clahe", "members", "float16", "precision",
+        "precision_reason", "size_bytes", "max_abs_diff", "tolerance",
+        "within_tolerance", "probe_crops"}; a bfloat16 SavedModel also has
+        "max_abs_diff_float32", its largest difference from the float32
+        classifier on the probe crops.
     """
+    from fer_tf.serving.predict import _load_saved_model, check_serving_precision
+
     if fmt not in FORMATS:
         raise ConfigError(f"Unknown export format {fmt!r}; expected one of {FORMATS}.")
     if float16 and fmt != "tflite":
         raise ConfigError(f"float16 weights are a TFLite option; the {fmt} export is "
                           "float32.")
+    precision = check_serving_precision(precision)
+    if precision == "bfloat16" and fmt != "savedmodel":
+        raise ConfigError(f"precision bfloat16 is a savedmodel option; the {fmt} export "
+                          "is float32.")
     out = pathlib.Path(out).expanduser()
     suffix = {"tflite": ".tflite", "keras": ".keras"}.get(fmt)
     if suffix and out.suffix != suffix:
         raise ConfigError(f"{out}: a {fmt} export is a {suffix} file; name one.")
     _check_destination(out, fmt, overwrite)
     remove_abandoned_temps(out.parent, out.name)
-    classifier = _load_exportable(spec)
+    classifier = _load_exportable(spec, precision if fmt == "savedmodel" else "float32")
     models, info = classifier.models, classifier.info
     if fmt == "savedmodel":
         summary = _export_saved_model(classifier, out)
+        if classifier.precision.precision != "float32":
+            reference = _load_exportable(spec, "float32")
+            summary["max_abs_diff_float32"], _ = _max_diff(
+                reference, _batch_fn(_load_saved_model(out)), _probe_crops(info, True))
     elif fmt == "tflite":
         summary = _export_tflite(classifier, out, float16)
     else:
@@ -118,16 +147,18 @@ def export_model(spec, fmt, out, float16=False, overwrite=False):
         "format": fmt, "source": info.source, "out": str(out),
         "class_names": list(info.class_names), "input_shape": list(info.input_shape),
         "normalization": info.normalization, "clahe": bool(info.clahe),
-        "members": len(models), "float16": bool(float16), "size_bytes": _size(out),
+        "members": len(models), "float16": bool(float16),
+        "precision": classifier.precision.precision,
+        "precision_reason": classifier.precision.reason, "size_bytes": _size(out),
         "tolerance": TOLERANCES[key]})
     summary["within_tolerance"] = bool(summary["max_abs_diff"] <= summary["tolerance"])
     return summary
 
 
-def _load_exportable(spec):
+def _load_exportable(spec, precision="float32"):
     import keras
 
-    from fer_tf.predict import load_classifier
+    from fer_tf.serving.predict import load_classifier
 
     if keras.backend.backend() != "tensorflow":
         raise ConfigError(f"fer-tf export runs under the TensorFlow backend; "
@@ -137,7 +168,7 @@ def _load_exportable(spec):
         if path.is_dir() and (path / "saved_model.pb").is_file():
             raise ConfigError(f"{path}: a SavedModel is already an export; name the run "
                               "folder or .keras file it was exported from.")
-    classifier = load_classifier(spec)
+    classifier = load_classifier(spec, precision=precision)
     if not classifier.models:
         raise ConfigError(f"{classifier.info.source}: no Keras model behind this "
                           "classifier to export.")
@@ -179,7 +210,7 @@ def _export_saved_model(classifier, out):
     import keras
     import tensorflow as tf
 
-    from fer_tf.predict import (SIGNATURE, _load_saved_model, combined_probabilities,
+    from fer_tf.serving.predict import (SIGNATURE, _load_saved_model, combined_probabilities,
                                 preprocess_faces)
 
     models, info = classifier.models, classifier.info
@@ -255,7 +286,7 @@ def _export_tflite(classifier, out, float16):
 
     from fer_tf.data.pipeline import normalize_image
     from fer_tf.io import atomic_write_bytes, atomic_write_json
-    from fer_tf.predict import combined_probabilities
+    from fer_tf.serving.predict import combined_probabilities
 
     models, info = classifier.models, classifier.info
 
@@ -394,7 +425,7 @@ def _export_keras(classifier, out):
     normalisation), the member model(s), their average."""
     import keras
 
-    from fer_tf.predict import ModelInfo, _expression_output, load_classifier, \
+    from fer_tf.serving.predict import ModelInfo, _expression_output, load_classifier, \
         write_info_entry
 
     models, info = classifier.models, classifier.info
@@ -493,7 +524,7 @@ def _check_destination(out, fmt, overwrite):
 
 
 def _is_export(out, fmt):
-    from fer_tf.predict import _load_saved_model, read_info_entry
+    from fer_tf.serving.predict import _load_saved_model, read_info_entry
 
     if out.is_symlink():
         return False

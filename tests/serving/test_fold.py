@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from fer_tf.models.fold import fold_batch_norms, foldable_pairs
+from fer_tf.serving.fold import fold_batch_norms, foldable_pairs
 from fer_tf.models.registry import build_model
 
 

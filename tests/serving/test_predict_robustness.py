@@ -18,10 +18,10 @@ import pytest
 
 from fer_tf import cli
 from fer_tf.errors import ConfigError
-from fer_tf.predict import load_classifier, predict_inputs, read_image
+from fer_tf.serving.predict import load_classifier, predict_inputs, read_image
 from tests.helpers.predict import run_predict, save_tiny_classifier, write_video
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,7 @@ def test_out_that_is_a_file_or_cannot_be_written_is_one_line(tiny_model, tmp_pat
 
 def test_ctrl_c_keeps_the_complete_annotated_video(tiny_model, tmp_path, capsys,
                                                    monkeypatch):
-    from fer_tf import predict
+    from fer_tf.serving import predict
 
     video = _video(tmp_path / "clip.avi", frames=20)
     out = tmp_path / "out"
@@ -167,7 +167,7 @@ def test_ctrl_c_in_data_synth_leaves_no_partial_layout(tmp_path, capsys, monkeyp
 
 
 @pytest.mark.parametrize("option, message", [
-    ("seconds=abc", 'seconds="abc": expected an integer >= 1'),
+    ("seconds=abc", 'seconds="abc": expected a number > 0'),
     ("fps=0", "fps=0: expected an integer >= 1"),
     ("frame_size=[480]", "frame_size=[480]: expected a list of 2 integers"),
     ("segment_seconds=-1", "segment_seconds=-1: expected a number > 0"),
@@ -337,7 +337,7 @@ def test_a_broken_video_prints_fer_tfs_line_only(tmp_path):
     data = good.read_bytes()
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(data[:data.index(b"moov") - 4])  # cut where the index begins
-    script = ("import sys; from fer_tf.predict import predict_inputs; "
+    script = ("import sys; from fer_tf.serving.predict import predict_inputs; "
               "print(list(predict_inputs(None, [sys.argv[1]], detector='none', "
               "show_progress=False)))")
     env = {k: v for k, v in os.environ.items()

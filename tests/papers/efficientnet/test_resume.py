@@ -13,7 +13,7 @@ import keras
 import pytest
 
 from fer_tf.errors import ConfigError
-from fer_tf.models.efficientnet import experiment
+from fer_tf.papers.efficientnet import experiment
 from fer_tf.training import fit
 from tests.helpers.callbacks import Crash, CrashAfterEpoch, EpochRecorder
 

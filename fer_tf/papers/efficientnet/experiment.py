@@ -54,7 +54,7 @@ from fer_tf.models.backbones import is_random_weights
 from fer_tf.models.efficientnet.model import efficientnet_b0
 from fer_tf.data.protocols import FER2013_SPLITS, train_select_report as load_splits  # noqa: F401
 from fer_tf.models.efficientnet.presets import TABLE_I, TABLE_III_SPLITS, table_i_recipe
-from fer_tf.models.efficientnet.report import write_report
+from fer_tf.papers.efficientnet.report import write_report
 from fer_tf.training import fit
 from fer_tf.training.precision import choose_precision, dtype_policy
 
@@ -81,6 +81,8 @@ class Settings:
         zero_init: bool. zero-initialised residual branches and head when
             the weights are random (`fer_tf.models.efficientnet.model`);
             ignored with pretrained weights.
+        run_eagerly: bool. no traced training step (`--run-eagerly`: a
+            seconds-long smoke run, where compiling costs more than it saves).
     """
 
     input_size: int = TABLE_I["image_size"]
@@ -92,6 +94,7 @@ class Settings:
     patience: int = TABLE_I["patience"]
     precise_bn_batches: int = 0
     zero_init: bool = False
+    run_eagerly: bool = False
 
 
 #: The budgets the script offers: the paper's, the synthetic CPU run (about
@@ -310,7 +313,8 @@ def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["s
         val_data = (resize_rgb(val.images, size), val.labels)
         val_x = val_data[0]
         test_x = resize_rgb(test.images, size)
-    model, history = fit.train(build, train_data, val_data, run, recipe, verbose=verbose)
+    model, history = fit.train(build, train_data, val_data, run, recipe, verbose=verbose,
+                               run_eagerly=settings.run_eagerly)
     train_seconds = time.time() - start
     names = test.class_names
     test_pred = _predict(model, test_x, recipe.batch_size).argmax(-1)

@@ -10,10 +10,10 @@ import pytest
 from fer_tf.data.synthetic import make_synthetic
 from fer_tf.errors import ConfigError
 from fer_tf.evaluation.report import RunFolder
-from fer_tf.models.landmark_ensemble import experiment as exp
+from fer_tf.papers.landmark_ensemble import experiment as exp
 from fer_tf.models.landmark_ensemble import landmark_subnetwork, presets
 from fer_tf.models.landmark_ensemble.model import landmark_network
-from fer_tf.models.landmark_ensemble.tables import paper_confusion
+from fer_tf.papers.landmark_ensemble.report import paper_confusion
 from fer_tf.training import fit
 
 SIZE = 32

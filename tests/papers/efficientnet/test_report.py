@@ -6,7 +6,7 @@ import numpy as np
 
 from fer_tf.evaluation.metrics import classification_metrics, wilson_text
 from fer_tf.models.efficientnet.presets import TABLE_III
-from fer_tf.models.efficientnet.report import accuracy_interval, paper_tables, paper_test_size
+from fer_tf.papers.efficientnet.report import accuracy_interval, paper_tables, paper_test_size
 
 
 def test_accuracy_interval_line():

@@ -1,4 +1,4 @@
-"""`fer_tf.predict` and `fer-tf predict`: the default model on the fixture photo,
+"""`fer_tf.serving.predict` and `fer-tf predict`: the default model on the fixture photo,
 a synthetic video, pre-cropped faces with `--detector none`, and each bad
 input of issue 13 (reported per input; the others are still processed)."""
 
@@ -12,10 +12,10 @@ import pytest
 from fer_tf import cli
 from fer_tf.data import labels as L
 from fer_tf.errors import ConfigError
-from fer_tf.predict import DEFAULT_MODEL_PATH, load_classifier
+from fer_tf.serving.predict import DEFAULT_MODEL_PATH, load_classifier
 from tests.helpers.predict import run_predict, save_tiny_classifier, write_video
 
-PHOTO = pathlib.Path(__file__).parent / "fixtures" / "astronaut.png"
+PHOTO = pathlib.Path(__file__).parents[1] / "fixtures" / "astronaut.png"
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_default_model_on_the_fixture_photo(capsys):
 
 def test_predict_faces_takes_any_size_grey_or_colour(tiny_model):
     path, model = tiny_model
-    classifier = load_classifier(path)
+    classifier = load_classifier(path, precision="float32")
     rng = np.random.default_rng(1)
     crops = [rng.integers(0, 256, (48, 48), dtype=np.uint8),
              rng.integers(0, 256, (97, 80, 3), dtype=np.uint8),

@@ -208,7 +208,7 @@ def write_figures(run, summary, class_names, first_folds, test, input_shape, dat
 def _gradcam_figure(run, first_folds, test, input_shape, class_names, count=3):
     """Fig. 11: per-member heatmaps and their union for the first test faces."""
     from fer_tf.evaluation.gradcam import ensemble_gradcam, plot_gradcam
-    from fer_tf.models.landmark_ensemble.experiment import _inputs
+    from fer_tf.papers.landmark_ensemble.experiment import _inputs
 
     images = _inputs(test.subset(np.arange(min(count, len(test)))), input_shape)
     for network, fold_run in first_folds.items():

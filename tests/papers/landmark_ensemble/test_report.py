@@ -1,7 +1,7 @@
 import pytest
 
 from fer_tf.evaluation.metrics import fold_mean_interval, wilson_interval
-from fer_tf.models.landmark_ensemble import tables
+from fer_tf.papers.landmark_ensemble import report
 
 
 def _rows(table):
@@ -22,7 +22,7 @@ def test_table_i_sets_the_mean_over_folds_beside_the_paper_and_pooled_apart():
         "el": {"accuracy": 0.66, "confusion_matrix": matrix, "fold_accuracies": folds,
                "members": {"mouth": 0.64},
                "member_fold_accuracies": {"mouth": [0.9, 0.5, 0.8]}}}}
-    table = tables.table_i(metrics, {"el": 97.31, "mouth": 90.0})
+    table = report.table_i(metrics, {"el": 97.31, "mouth": 90.0})
     rows = _rows(table)
     mean, low, high = fold_mean_interval(folds)
     assert mean == pytest.approx(0.70) and (low, high) == pytest.approx((0.4516, 0.9484),
@@ -43,12 +43,12 @@ def test_table_i_sets_the_mean_over_folds_beside_the_paper_and_pooled_apart():
 
 def test_face_detection_sentence_never_contradicts_its_counts():
     """Issue 24c: "213 of 213 detected, 0 missed (whole image used)"."""
-    every = tables.faces_text({"images": 213, "detected": 213, "missed": 0,
+    every = report.faces_text({"images": 213, "detected": 213, "missed": 0,
                                "detector": "dlib_hog"})
     assert every == "Faces: the detector (dlib_hog) found a face in all 213 images."
     assert "whole" not in every and "missed" not in every
-    some = tables.faces_text({"images": 213, "detected": 210, "missed": 3})
+    some = report.faces_text({"images": 213, "detected": 210, "missed": 3})
     assert some == ("Faces: the detector found a face in 210 of 213 images; the other 3 "
                     "were used whole (listed in config.json).")
     with pytest.raises(ValueError, match="disagree"):
-        tables.faces_text({"images": 213, "detected": 213, "missed": 2})
+        report.faces_text({"images": 213, "detected": 213, "missed": 2})

@@ -1,4 +1,4 @@
-"""`fer_tf.export`: every format gives the in-memory classifier's probabilities
+"""`fer_tf.serving.export`: every format gives the in-memory classifier's probabilities
 on the same crops within its stated tolerance (issue 13, item 4), the
 SavedModel signature is what serving tools list, the .keras file reloads in a
 fresh process without fer_tf, and what must be refused is refused."""
@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from fer_tf.errors import ConfigError
-from fer_tf.export import (PROBABILITIES_SIGNATURE, TOLERANCES, export_model, load_tflite,
+from fer_tf.serving.export import (PROBABILITIES_SIGNATURE, TOLERANCES, export_model, load_tflite,
                             tflite_sidecar)
-from fer_tf.predict import ModelInfo, keras_classifier, load_classifier, write_info_entry
+from fer_tf.serving.predict import ModelInfo, keras_classifier, load_classifier, write_info_entry
 
-# Tolerances per format (max abs probability difference), as in fer_tf.export.
+# Tolerances per format (max abs probability difference), as in fer_tf.serving.export.
 SAVEDMODEL_ATOL = 1e-6
 KERAS_ATOL = 1e-6
 TFLITE_ATOL = 1e-5

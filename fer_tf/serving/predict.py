@@ -1,6 +1,6 @@
 """Expressions in photos, folders and videos: `fer-tf predict` and its Python API.
 
-    from fer_tf.predict import load_classifier
+    from fer_tf.serving.predict import load_classifier
     classifier = load_classifier()          # the packaged default model
     classifier.class_names                  # ('anger', 'disgust', ..., 'neutral')
     classifier.predict_faces([crop])        # (1, 7) probabilities, rows sum to 1
@@ -27,6 +27,15 @@ and each result is one dict, written by the CLI as a JSON line. A video is
 decoded frame by frame and classified a batch at a time, so memory stays
 flat whatever its length. A bad input is reported and skipped; the others
 are still processed.
+
+A Keras model computes in bfloat16 where that is faster (`precision`,
+`choose_serving_precision`): on a CPU with bfloat16 units (AMX-BF16,
+AVX512-BF16) "auto" times a batch in float32 and in bfloat16 once per machine
+and model (cached) and keeps bfloat16 when it is at least 1.15x as fast; the
+copy is rebuilt under the mixed_bfloat16 policy with the same float32
+weights, and its softmax stays float32, so probabilities are float32 either
+way (within `BFLOAT16_TOLERANCE` of float32's). `precision="float32"` is the
+float32 path exactly.
 
 Model files are code: a SavedModel runs its graph when loaded, and a
 `.keras` file may name custom objects; load only models you trust.
@@ -178,12 +187,16 @@ class Classifier:
         predict_fn: callable on a uint8 batch -> (N, K) probabilities.
         info: the model's `ModelInfo`.
         models: the Keras model(s) behind it, if any (for export).
+        precision: the `PrecisionChoice` its models compute in
+            (`choose_serving_precision`; None for a SavedModel, which computes
+            in the precision it was exported in).
     """
 
-    def __init__(self, predict_fn, info, models=()):
+    def __init__(self, predict_fn, info, models=(), precision=None):
         self._predict = predict_fn
         self.info = info
         self.models = tuple(models)
+        self.precision = precision
 
     @property
     def class_names(self):
@@ -244,9 +257,15 @@ def face_result(class_names, box, probs):
 
 # ----------------------------------------------------------------------------- loading
 
-def load_classifier(spec=None):
+def load_classifier(spec=None, precision="auto"):
     """A `Classifier` for `spec`: None (the default model), a run folder, a
-    `.keras`/`.h5` file or a SavedModel folder written by `fer-tf export`."""
+    `.keras`/`.h5` file or a SavedModel folder written by `fer-tf export`.
+
+    `precision`: "auto" (default), "float32" or "bfloat16", what a Keras
+    model computes in (`choose_serving_precision`; `classifier.precision`
+    says what was chosen and why). A SavedModel computes in the precision
+    it was exported in and takes "auto" only."""
+    precision = check_serving_precision(precision)
     if spec is None:
         if not DEFAULT_MODEL_PATH.is_file():
             raise ConfigError(f"The default model {DEFAULT_MODEL_PATH} is missing from "
@@ -259,29 +278,56 @@ def load_classifier(spec=None):
     if path.suffix.lower() == ".tflite":
         raise ConfigError(f"{path}: a TFLite model, which fer-tf predict does not run; "
                           "expected a run folder, a .keras/.h5 file or an exported "
-                          "SavedModel folder (fer_tf.export.load_tflite runs a .tflite).")
+                          "SavedModel folder (fer_tf.serving.export.load_tflite runs a .tflite).")
     if path.is_dir() and (path / "saved_model.pb").is_file():
+        if precision != "auto":
+            raise ConfigError(f"{path}: a SavedModel computes in the precision it was "
+                              f"exported in; --precision {precision} applies to run "
+                              "folders and .keras/.h5 files (fer-tf export --precision).")
         return _load_saved_model(path)
     if path.is_dir():
         models, info = _load_run(path)
     else:
         models, info = [load_keras_file(path)], None
         info = info_for_keras_file(path, models[0])
-    return keras_classifier(models, info)
+    return keras_classifier(models, info, precision)
 
 
-def keras_classifier(models, info):
+def keras_classifier(models, info, precision="auto", measure=None, bf16_units=None,
+                     gpu=None):
     """A `Classifier` over Keras models (members averaged): one compiled
     function that preprocesses and classifies, on copies with the batch
-    norms folded into the layers before them (`models.fold`)."""
+    norms folded into the layers before them (`serving.fold`), computing
+    in the precision `choose_serving_precision` picks (bfloat16: copies
+    under the mixed_bfloat16 policy, softmax outputs float32).
+
+    `measure` (policy -> seconds), `bf16_units` and `gpu` stand in for the
+    timing, the CPU's bfloat16 units and the GPU check of "auto" (tests)."""
     import tensorflow as tf
 
-    from fer_tf.models.fold import fold_batch_norms
+    from fer_tf.serving.fold import fold_batch_norms
 
     models = [fold_batch_norms(m) for m in models]
     for m in models:
         _expression_output(m, info, info.source)
     num_classes = len(info.class_names)
+    copies = {"float32": models}
+    if measure is None:
+        measure = inference_seconds(models, info, copies)
+    choice = choose_serving_precision(precision, measure, _precision_key(models, info),
+                                      bf16_units=bf16_units, gpu=gpu)
+    if choice.precision == "bfloat16":
+        if POLICIES["bfloat16"] not in copies:
+            copies[POLICIES["bfloat16"]] = [with_policy(m, POLICIES["bfloat16"])
+                                            for m in models]
+        if any(c is m for c, m in zip(copies[POLICIES["bfloat16"]], models)):
+            from fer_tf.training.precision import PrecisionChoice
+
+            choice = PrecisionChoice(choice.requested, "float32",
+                                     f"{choice.reason}; but float32: a member cannot be "
+                                     "rebuilt under mixed_bfloat16 (subclassed)", choice.gpu)
+        else:
+            models = copies[POLICIES["bfloat16"]]
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, None], tf.uint8)],
                  reduce_retracing=True)
@@ -292,7 +338,128 @@ def keras_classifier(models, info):
         out = predict(tf.constant(batch, tf.uint8)).numpy()
         return out.reshape(-1, num_classes)
 
-    return Classifier(run, info, models)
+    return Classifier(run, info, models, choice)
+
+
+# ----------------------------------------------------------------------------- precision
+
+#: What `precision=` (`--precision` of `fer-tf predict` / `fer-tf export`) takes.
+SERVING_PRECISIONS = ("auto", "float32", "bfloat16")
+#: Compute precision -> Keras dtype policy (weights stay float32 in mixed_bfloat16).
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+#: Largest absolute difference of a bfloat16 classifier's probabilities from
+#: the float32 one's that the tests accept on faces (the default model on the
+#: synthetic FER2013 faces: about 0.018; bfloat16 keeps 8 significant bits).
+BFLOAT16_TOLERANCE = 0.05
+#: "auto" times one batch of this many faces per precision (after a warm-up;
+#: the fastest of `MEASURE_REPEATS`), once per machine and model (cached).
+MEASURE_BATCH = 64
+MEASURE_REPEATS = 3
+
+
+def check_serving_precision(precision):
+    """`precision` lower-cased, or one ConfigError line naming the choices."""
+    value = "auto" if precision is None else str(precision).lower()
+    if value not in SERVING_PRECISIONS:
+        raise ConfigError(f"precision {precision!r}: expected one of "
+                          f"{', '.join(SERVING_PRECISIONS)}.")
+    return value
+
+
+def choose_serving_precision(requested="auto", measure=None, key="model", bf16_units=None,
+                             gpu=None):
+    """The `PrecisionChoice` (`training.precision`) a classifier computes in.
+
+    An explicit "float32" or "bfloat16" is kept. "auto" gives bfloat16 only
+    on a CPU with bfloat16 units (`cpu_bf16_units`: AMX-BF16, AVX512-BF16)
+    where a batch classifies at least `BFLOAT16_MARGIN` times as fast as in
+    float32 (`measure(policy) -> seconds`, cached per machine and `key` by
+    `measured_cpu_precision`), else float32: without such units bfloat16 is
+    emulated and slower, and on a GPU serving stays float32.
+
+    Probabilities are float32 either way (the softmax layers keep float32).
+    """
+    from fer_tf.training.precision import (PrecisionChoice, cpu_bf16_units, gpu_available,
+                                           measured_cpu_precision)
+
+    requested = check_serving_precision(requested)
+    gpu = gpu_available() if gpu is None else bool(gpu)
+    if requested != "auto":
+        return PrecisionChoice(requested, requested, "requested", gpu)
+    if gpu:
+        return PrecisionChoice(requested, "float32", "auto: a GPU found, float32 there", gpu)
+    units = cpu_bf16_units() if bf16_units is None else list(bf16_units)
+    if not units or measure is None:
+        why = "no bfloat16 units on this CPU" if not units else "not measured"
+        return PrecisionChoice(requested, "float32", f"auto: float32 ({why})", gpu)
+    picked, reason = measured_cpu_precision(f"serving | {key}", measure)
+    reason = reason.replace("a training step", f"a batch of {MEASURE_BATCH} faces")
+    return PrecisionChoice(requested, picked, f"{reason}; bfloat16 units "
+                                              f"{', '.join(units)}", gpu)
+
+
+def _precision_key(models, info):
+    """The measurement's cache key: the members, their sizes and the input."""
+    members = "+".join(f"{m.name}({m.count_params()})" for m in models)
+    return f"{members} {'x'.join(map(str, info.input_shape))} batch {MEASURE_BATCH}"
+
+
+def with_policy(model, policy):
+    """A copy of `model` whose layers compute under the Keras dtype policy
+    `policy` ("mixed_bfloat16"), its weights copied (float32 variables, as
+    the mixed policy keeps them); the output layers keep their own policy, so
+    a softmax stays float32. `model` itself for "float32" or a model that
+    cannot be cloned (subclassed), whose precision is then unchanged."""
+    import keras
+
+    if policy == "float32":
+        return model
+    outputs = {t._keras_history.operation.name for t in keras.tree.flatten(model.outputs)}
+
+    def clone(layer):
+        if isinstance(layer, keras.Model):
+            return with_policy(layer, policy) if layer.name not in outputs else layer
+        config = layer.get_config()
+        if layer.name not in outputs and layer.dtype_policy.compute_dtype == "float32":
+            config = dict(config, dtype=policy)
+        return layer.__class__.from_config(config)
+
+    try:
+        copy = keras.models.clone_model(model, clone_function=clone)
+    except Exception:  # subclassed or unusual graphs: keep the original
+        return model
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def inference_seconds(models, info, copies=None, batch_size=MEASURE_BATCH,
+                      repeats=MEASURE_REPEATS):
+    """A `measure(policy)` for "auto": the fastest of `repeats` compiled calls
+    (after a warm-up) of the members under `policy` on one random batch of
+    `batch_size` preprocessed faces. The copies it builds are kept in
+    `copies` (policy -> models), so the chosen one is not built twice."""
+    import time
+
+    import tensorflow as tf
+
+    copies = {} if copies is None else copies
+
+    def measure(policy):
+        if policy not in copies:
+            copies[policy] = [with_policy(m, policy) for m in models]
+        members = copies[policy]
+        forward = tf.function(lambda x: combined_probabilities(members, info, x))
+        x = tf.constant(np.random.default_rng(0).uniform(
+            0, 1, (batch_size, *info.input_shape)).astype(np.float32))
+        forward(x).numpy()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            forward(x).numpy()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return measure
 
 
 def combined_probabilities(models, info, x):
