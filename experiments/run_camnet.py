@@ -15,7 +15,7 @@ metrics.json, results.md (ours beside the thesis' tables) and plots/
 (confusion matrices, validation curves, Grad-CAM of CAMnet34). Data travel
 as NumPy arrays, so the same command trains under KERAS_BACKEND=jax on a
 machine without TensorFlow. Wiring only: everything lives in
-fer_tf.models.camnet.
+fer_tf.papers.camnet (the experiment and its report) and fer_tf.models.camnet.
 """
 
 import argparse

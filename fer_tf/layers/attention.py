@@ -45,8 +45,9 @@ class SqueezeExcite(keras.layers.Layer):
     def build(self, input_shape):
         channels = int(input_shape[-1])
         self.squeeze = keras.layers.Dense(_hidden(channels, self.reduction), activation="relu",
-                                          name="squeeze")
-        self.excite = keras.layers.Dense(channels, activation="sigmoid", name="excite")
+                                          name="squeeze", dtype=self.dtype_policy)
+        self.excite = keras.layers.Dense(channels, activation="sigmoid", name="excite",
+                                         dtype=self.dtype_policy)
         _build_chain([self.squeeze, self.excite], (input_shape[0], channels))
 
     def call(self, inputs):
@@ -88,10 +89,12 @@ class CBAM(keras.layers.Layer):
     def build(self, input_shape):
         channels = int(input_shape[-1])
         self.mlp_hidden = keras.layers.Dense(_hidden(channels, self.reduction),
-                                             activation="relu", name="mlp_hidden")
-        self.mlp_out = keras.layers.Dense(channels, name="mlp_out")
+                                             activation="relu", name="mlp_hidden",
+                                             dtype=self.dtype_policy)
+        self.mlp_out = keras.layers.Dense(channels, name="mlp_out", dtype=self.dtype_policy)
         self.spatial = keras.layers.Conv2D(1, self.kernel_size, padding="same",
-                                           activation="sigmoid", name="spatial")
+                                           activation="sigmoid", name="spatial",
+                                           dtype=self.dtype_policy)
         _build_chain([self.mlp_hidden, self.mlp_out], (input_shape[0], channels))
         self.spatial.build((*input_shape[:-1], 2))
 
@@ -140,18 +143,25 @@ class BAM(keras.layers.Layer):
     def build(self, input_shape):
         channels = int(input_shape[-1])
         hidden = _hidden(channels, self.reduction)
-        self.channel_hidden = keras.layers.Dense(hidden, name="channel_hidden")
+        self.channel_hidden = keras.layers.Dense(hidden, name="channel_hidden",
+                                                 dtype=self.dtype_policy)
         self.channel_bn = keras.layers.BatchNormalization(momentum=self.bn_momentum,
-                                                      name="channel_bn")
-        self.channel_out = keras.layers.Dense(channels, name="channel_out")
-        self.reduce = keras.layers.Conv2D(hidden, 1, name="spatial_reduce")
+                                                      name="channel_bn",
+                                                      dtype=self.dtype_policy)
+        self.channel_out = keras.layers.Dense(channels, name="channel_out",
+                                              dtype=self.dtype_policy)
+        self.reduce = keras.layers.Conv2D(hidden, 1, name="spatial_reduce",
+                                          dtype=self.dtype_policy)
         self.dilated = [keras.layers.Conv2D(hidden, 3, padding="same",
                                             dilation_rate=self.dilation,
-                                            name=f"spatial_dilated{i}") for i in (1, 2)]
+                                            name=f"spatial_dilated{i}",
+                                            dtype=self.dtype_policy) for i in (1, 2)]
         self.spatial_bns = [keras.layers.BatchNormalization(momentum=self.bn_momentum,
-                                                              name=f"spatial_bn{i}")
+                                                              name=f"spatial_bn{i}",
+                                                              dtype=self.dtype_policy)
                             for i in (0, 1, 2)]
-        self.spatial_out = keras.layers.Conv2D(1, 1, name="spatial_out")
+        self.spatial_out = keras.layers.Conv2D(1, 1, name="spatial_out",
+                                               dtype=self.dtype_policy)
         _build_chain([self.channel_hidden, self.channel_bn, self.channel_out],
                      (input_shape[0], channels))
         spatial = [self.reduce, self.spatial_bns[0]]

@@ -38,11 +38,13 @@ class ResidualUnit(keras.layers.Layer):
         self.filters = int(filters)
         self.bn_momentum = float(bn_momentum)
         self.conv1 = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False,
-                                         name="conv1")
-        self.bn1 = keras.layers.BatchNormalization(momentum=self.bn_momentum, name="bn1")
+                                         name="conv1", dtype=self.dtype_policy)
+        self.bn1 = keras.layers.BatchNormalization(momentum=self.bn_momentum, name="bn1",
+                                                   dtype=self.dtype_policy)
         self.conv2 = keras.layers.Conv2D(self.filters, 3, padding="same", use_bias=False,
-                                         name="conv2")
-        self.bn2 = keras.layers.BatchNormalization(momentum=self.bn_momentum, name="bn2")
+                                         name="conv2", dtype=self.dtype_policy)
+        self.bn2 = keras.layers.BatchNormalization(momentum=self.bn_momentum, name="bn2",
+                                                   dtype=self.dtype_policy)
         self.project = None
 
     def build(self, input_shape):
@@ -52,9 +54,11 @@ class ResidualUnit(keras.layers.Layer):
         for layer in (self.bn1, self.conv2, self.bn2):
             layer.build(output_shape)
         if int(input_shape[-1]) != self.filters:
-            self.project = keras.layers.Conv2D(self.filters, 1, use_bias=False, name="proj")
+            self.project = keras.layers.Conv2D(self.filters, 1, use_bias=False, name="proj",
+                                               dtype=self.dtype_policy)
             self.project_bn = keras.layers.BatchNormalization(momentum=self.bn_momentum,
-                                                              name="proj_bn")
+                                                              name="proj_bn",
+                                                              dtype=self.dtype_policy)
             self.project.build(input_shape)
             self.project_bn.build(output_shape)
 
@@ -109,16 +113,20 @@ class MaskingBlock(keras.layers.Layer):
     def build(self, input_shape):
         channels = int(input_shape[-1])
         widths = [channels * 2 ** level for level in range(self.depth)]
-        self.encoders = [ResidualUnit(w, self.bn_momentum, name=f"down{level}")
+        self.encoders = [ResidualUnit(w, self.bn_momentum, name=f"down{level}",
+                                      dtype=self.dtype_policy)
                          for level, w in enumerate(widths)]
-        self.pool = keras.layers.MaxPooling2D(2, padding="same", name="pool")
+        self.pool = keras.layers.MaxPooling2D(2, padding="same", name="pool",
+                                              dtype=self.dtype_policy)
         self.upsamplers = [keras.layers.Conv2DTranspose(widths[level], 2, strides=2,
-                                                        name=f"up{level}")
+                                                        name=f"up{level}",
+                                                        dtype=self.dtype_policy)
                            for level in range(self.depth - 1)]
         self.decoders = [ResidualUnit(widths[level], self.bn_momentum,
-                                      name=f"merge{level}")
+                                      name=f"merge{level}", dtype=self.dtype_policy)
                          for level in range(self.depth - 1)]
-        self.last = ResidualUnit(channels, self.bn_momentum, name="out")
+        self.last = ResidualUnit(channels, self.bn_momentum, name="out",
+                                 dtype=self.dtype_policy)
         batch, height, width = input_shape[:3]
         sizes = [(height, width)]
         for _ in range(1, self.depth):

@@ -213,6 +213,7 @@ class PathNetLayer(keras.layers.Layer):
         num_slots = weights.shape[-1]
         hidden = self.activation(ops.add(ops.matmul(inputs, kernel), bias))
         hidden = ops.reshape(hidden, (-1, num_slots, self.units))
+        weights = ops.cast(weights, hidden.dtype)  # float32 from the path under mixed precision
         return ops.sum(hidden * ops.reshape(weights, (1, num_slots, 1)), axis=1)
 
     def call(self, inputs, path):

@@ -136,8 +136,12 @@ class SplitAttention(keras.layers.Layer):
         self.min_inter = int(min_inter)
         self.bn_momentum = float(bn_momentum)
         self.cardinal_sizes = channel_sizes(self.filters, self.cardinality)
-        self.bn0 = keras.layers.BatchNormalization(momentum=self.bn_momentum, name="bn0")
-        self.bn1 = keras.layers.BatchNormalization(momentum=self.bn_momentum, name="bn1")
+        # The batch norms follow this layer's dtype policy (a `dtype` given to it,
+        # not only the global one), so mixed_bfloat16 computes in bfloat16 throughout.
+        self.bn0 = keras.layers.BatchNormalization(momentum=self.bn_momentum, name="bn0",
+                                                   dtype=self.dtype_policy)
+        self.bn1 = keras.layers.BatchNormalization(momentum=self.bn_momentum, name="bn1",
+                                                   dtype=self.dtype_policy)
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
@@ -184,14 +188,17 @@ class SplitAttention(keras.layers.Layer):
         gap = ops.mean(sum(splits[1:], splits[0]), axis=(1, 2))
         z = _grouped(gap, self.fc1_kernel, self._fc1_groups, ops.matmul)
         z = ops.relu(self.bn1(z + ops.cast(self.fc1_bias, z.dtype), training=training))
-        logits = _grouped(z, self.fc2_kernel, self._fc2_groups, ops.matmul)
-        logits = logits + ops.cast(self.fc2_bias, logits.dtype)
+        # The logits, their bias and the rSoftMax in float32 whatever the
+        # compute dtype (mixed_bfloat16: 8 mantissa bits would round them).
+        logits = ops.cast(_grouped(z, self.fc2_kernel, self._fc2_groups, ops.matmul), "float32")
+        logits = logits + ops.cast(self.fc2_bias, "float32")
         if self.radix == 1:  # one logit per channel, already in channel order
-            return x * ops.sigmoid(logits)[:, None, None, :]
+            return x * ops.cast(ops.sigmoid(logits), x.dtype)[:, None, None, :]
         # rSoftMax: a channel's R logits, gathered from its own cardinal group.
         if self.cardinality > 1:
             logits = ops.take(logits, self._attention_order, axis=-1)
-        attention = ops.softmax(ops.reshape(logits, (-1, self.radix, self.filters)), axis=1)
+        attention = ops.cast(ops.softmax(ops.reshape(logits, (-1, self.radix, self.filters)),
+                                         axis=1), x.dtype)
         out = splits[0] * attention[:, None, None, 0, :]
         for r in range(1, self.radix):
             out = out + splits[r] * attention[:, None, None, r, :]

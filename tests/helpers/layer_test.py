@@ -3,8 +3,10 @@
 `run_layer_test` checks, for one layer configuration, what every layer of the
 package promises (STYLE.md): it builds and calls symbolically and eagerly,
 counts its weights, round-trips `get_config`/`from_config` and a `.keras`
-file (without custom_objects), trains one step, and gives the same output
-under the JAX backend. A layer's own test adds only what is specific to it.
+file (without custom_objects), trains one step, gives the same output
+under the JAX backend, and computes in bfloat16 under its own
+mixed_bfloat16 policy (as `fer_tf.serving.predict.with_policy` sets it on
+each layer, while the global policy stays float32). A layer's own test adds only what is specific to it.
 
 Example:
 ```python
@@ -52,6 +54,7 @@ def run_layer_test(
     symbolic=True,
     fit=True,
     jax=True,
+    bfloat16=True,
     atol=1e-5,
     jax_atol=1e-4,
 ):
@@ -95,6 +98,11 @@ def run_layer_test(
         atol: float. tolerance of same-backend comparisons (clone, reload).
         jax_atol: float. tolerance of the TensorFlow/JAX comparison (both
             absolute and relative).
+        bfloat16: bool. rebuild the layer from its config with
+            dtype="mixed_bfloat16" (the global policy float32), load the
+            same weights: its floating outputs must be bfloat16 and within
+            5% of the output's range of the float32 ones, so every inner
+            layer follows the layer's own policy.
 
     Returns:
         dict with "layer" (the built layer, weights untouched by the fit
@@ -162,6 +170,8 @@ def run_layer_test(
     if jax:
         _assert_close(_jax_outputs(layer, input_data, call_kwargs, takes_training),
                       outputs, jax_atol, "JAX backend", rtol=jax_atol)
+    if bfloat16:
+        _check_bfloat16(layer_cls, config, layer.get_weights(), input_data, outputs, infer)
     if fit:  # on the reloaded copy, so `layer` keeps the weights compared above
         _fit_one_step(loaded, loaded_layers[0], input_data, outputs)
     return {"layer": layer, "outputs": outputs, "input_data": input_data}
@@ -238,6 +248,26 @@ def _all_layers(model):
         if hasattr(layer, "layers"):
             found.extend(_all_layers(layer))
     return found
+
+
+def _check_bfloat16(layer_cls, config, weights, input_data, outputs, infer):
+    mixed = layer_cls.from_config(dict(config, dtype="mixed_bfloat16"))
+    assert keras.config.dtype_policy().name == "float32"
+    infer(mixed, input_data)  # builds the weights
+    mixed.set_weights(weights)
+    got = infer(mixed, input_data)
+    for key, array in (got.items() if isinstance(got, dict) else [(None, got)]):
+        if "float" in str(array.dtype):
+            assert "bfloat16" in str(array.dtype), (
+                f"{layer_cls.__name__}[{key}] under mixed_bfloat16 gives {array.dtype}")
+    for key, expected in (outputs.items() if isinstance(outputs, dict)
+                          else [(None, outputs)]):
+        value = got[key] if key is not None else got
+        if np.issubdtype(np.asarray(expected).dtype, np.floating):
+            scale = float(np.ptp(expected)) or 1.0
+            np.testing.assert_allclose(np.asarray(value, np.float32), expected,
+                                       atol=0.05 * scale, rtol=0,
+                                       err_msg=f"{layer_cls.__name__}[{key}] in bfloat16")
 
 
 def _fit_one_step(model, layer, input_data, outputs):

@@ -268,6 +268,29 @@ def test_files_saved_before_the_layout_fix_are_refused_in_one_line(tmp_path):
     with pytest.raises(ConfigError, match="saved by an earlier fer_tf") as caught:
         keras.saving.load_model(tmp_path / "old.keras")
     assert "\n" not in str(caught.value)
-    from fer_tf.predict import load_keras_file
+    from fer_tf.serving.predict import load_keras_file
     with pytest.raises(ConfigError, match="old.keras.*earlier fer_tf"):
         load_keras_file(tmp_path / "old.keras")
+
+
+def test_mixed_bfloat16_keeps_the_logits_and_rsoftmax_in_float32():
+    # A common offset of 100 on every logit leaves the rSoftMax unchanged in
+    # float32; in bfloat16 (steps of 0.5 at 100) it would round the logits' differences away.
+    x = np.random.default_rng(7).normal(size=(2, 6, 6, 16)).astype("float32")
+    reference = SplitAttention(12, radix=2, cardinality=3, min_inter=8)
+    reference.build(x.shape)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        layer = SplitAttention(12, radix=2, cardinality=3, min_inter=8)
+        layer.build(x.shape)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    layer.set_weights(reference.get_weights())
+    base = ops.convert_to_numpy(ops.cast(layer(x, training=False), "float32"))
+    assert keras.backend.standardize_dtype(layer(x).dtype) == "bfloat16"
+    np.testing.assert_allclose(base, ops.convert_to_numpy(reference(x, training=False)),
+                               rtol=0.05, atol=0.05)
+    layer.fc2_bias.assign(np.full(layer.fc2_bias.shape, 100.0, "float32"))
+    shifted = ops.convert_to_numpy(ops.cast(layer(x, training=False), "float32"))
+    np.testing.assert_allclose(shifted, base, rtol=1e-2, atol=1e-2)
