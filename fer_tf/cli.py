@@ -160,6 +160,15 @@ def _cmd_data_synth(args):
           + json.dumps(written.get("per_class", written), indent=2))
 
 
+def _cmd_data_pack_fer2013(args):
+    from fer_tf.data.fer2013_pack import write_pack
+
+    written = write_pack(args.csv, args.out, show_progress=not args.json)
+    print(json.dumps(written, indent=2) if args.json else
+          f"Wrote {os.path.abspath(args.out)}: {written['rows']:,} rows "
+          f"({written['unique_images']:,} distinct images), {written['bytes']:,} bytes.")
+
+
 def _looks_like_model(path, more_inputs):
     """True when the first positional argument of `predict` names a model: a
     run folder (or one of its folds/members), a SavedModel folder, a path
@@ -400,6 +409,12 @@ def build_parser():
                         "(repeatable; fer_tf.data.layouts.layout_options lists them)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_data_synth)
+    p = dsub.add_parser("pack-fer2013", help="write FER2013's csv as a lossless ~50 MB pack "
+                                             "that --data-dir accepts")
+    p.add_argument("--csv", required=True, help="fer2013.csv[.xz|.gz]")
+    p.add_argument("--out", required=True, help="the pack, e.g. packs/fer2013.pack")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_data_pack_fer2013)
 
     p = sub.add_parser("summary", help="parameters, FLOPs (landmark paper Eq. 7-9), storage, "
                                        "latency of registered models")

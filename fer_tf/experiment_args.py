@@ -30,6 +30,9 @@ def add_fer2013_arguments(parser, name, paper, weights_help):
     p.add_argument("--smoke", action="store_true", help="tiny synthetic run, seconds (CI)")
     p.add_argument("--overwrite", action="store_true", help="replace --out (a fer_tf run)")
     p.add_argument("--offline", action="store_true", help="never download weights")
+    p.add_argument("--run-eagerly", action="store_true",
+                   help="no traced training step: for seconds-long smoke runs, where "
+                        "compiling the step costs more than the few steps it runs")
     p.add_argument("--precision", choices=("auto", "float32", "bfloat16", "float16"),
                    help="compute precision (default auto: the paper's mixed_float16 on a "
                         "GPU; on a CPU float32 or bfloat16, never float16; the choice and "
@@ -47,7 +50,8 @@ def resolve_fer2013_run(args, settings_table, name, **changes):
     budget = "smoke" if args.smoke else ("paper" if dataset == "fer2013" else "synthetic")
     changes = {"input_size": args.input_size, "epochs": args.epochs,
                "batch_size": args.batch_size, "max_train_images": args.max_train_images,
-               "precision": args.precision, **changes}
+               "precision": args.precision, "run_eagerly": args.run_eagerly or None,
+               **changes}
     settings = dataclasses.replace(settings_table[budget],
                                    **{k: v for k, v in changes.items() if v is not None})
     weights = args.weights or ("imagenet" if dataset == "fer2013" else "random")

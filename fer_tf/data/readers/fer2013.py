@@ -26,6 +26,8 @@ USAGES = ("Training", "PublicTest", "PrivateTest")
 IMAGE_SIDE = 48
 NUM_PIXELS = IMAGE_SIDE * IMAGE_SIDE
 CSV_NAMES = ("fer2013.csv", "icml_face_data.csv")
+#: The lossless pack of `fer_tf.data.fer2013_pack` (`fer-tf data pack-fer2013`).
+PACK_NAME = "fer2013.pack"
 COMPRESSED_SUFFIXES = ("", ".xz", ".gz")
 #: Rows parsed per vectorised np.fromstring call.
 CHUNK_ROWS = 2048
@@ -38,14 +40,18 @@ FOLDER_TEST_NOTE = ("FER2013 image-folder copy: test/ is taken as the PrivateTes
                     "this copy has no separate PublicTest (the Kaggle folder release "
                     "merges PublicTest and PrivateTest into test/, 7,178 images).")
 _LAYOUTS = ("fer2013.csv (or .csv.xz/.csv.gz) with header emotion,pixels,Usage, "
+            "a fer2013.pack (`fer-tf data pack-fer2013`), "
             "or train/<class>/*.png and test/<class>/*.png folders")
 
 
 def find_csv(data_dir):
-    """Returns the FER2013 csv inside `data_dir` (or `data_dir` itself), or None."""
+    """Returns the FER2013 csv (or pack) inside `data_dir` (or `data_dir`
+    itself), or None."""
     if os.path.isfile(data_dir):
         return data_dir
     for folder in (data_dir, os.path.join(data_dir, "fer2013")):
+        if os.path.isfile(os.path.join(folder, PACK_NAME)):
+            return os.path.join(folder, PACK_NAME)
         for name in CSV_NAMES:
             for suffix in COMPRESSED_SUFFIXES:
                 path = os.path.join(folder, name + suffix)
@@ -148,13 +154,23 @@ def _field(raw):
     return raw.strip().decode("utf-8", errors="replace")
 
 
+def is_pack_path(path):
+    """True for a `fer2013_pack` file: its suffix or its magic bytes."""
+    from fer_tf.data import fer2013_pack
+    return path.endswith(fer2013_pack.SUFFIX) or fer2013_pack.is_pack(path)
+
+
 def read_csv(path, show_progress=True):
-    """Parses a FER2013 csv (plain, .xz or .gz).
+    """Parses a FER2013 csv (plain, .xz or .gz), or decodes a pack of one
+    (`fer_tf.data.fer2013_pack`, checked against its stored SHA-256).
 
     Returns:
         (images uint8 (N, 48, 48), labels int64 (N,), usage str (N,),
         line numbers int (N,)).
     """
+    if is_pack_path(path):
+        from fer_tf.data.fer2013_pack import read_pack
+        return read_pack(path)
     labels, usages, linenos, blocks = [], [], [], []
     texts, chunk_lines = [], []
     usage_bytes = {u.encode(): u for u in USAGES}
@@ -258,8 +274,9 @@ def read_fer2013(data_dir, channels=1, size=None, check_counts=True, show_progre
     """Reads FER2013 from the Kaggle csv or from train/test class folders.
 
     Args:
-        data_dir: the csv file (`.csv`, `.csv.xz`, `.csv.gz`), a folder
-            holding `fer2013.csv[.xz|.gz]` (also under `fer2013/`), or a folder
+        data_dir: the csv file (`.csv`, `.csv.xz`, `.csv.gz`), its lossless
+            pack (`fer2013.pack`, `fer_tf.data.fer2013_pack`), a folder
+            holding either (also under `fer2013/`), or a folder
             with `train/<class>/` and `test/<class>/` (class folders angry,
             disgust, fear, happy, neutral, sad, surprise).
         channels: 1 for (N, 48, 48, 1) grayscale, 3 to repeat it as RGB.
