@@ -2,15 +2,16 @@
 Eq. 5-6, Fig. 11), for any model of the package.
 
 For a class c with pre-softmax score y^c and the feature maps A^k of the
-model's LAST convolution:
+model's last spatial feature map:
 
     alpha_k^c = 1/Z sum_ij dy^c / dA_ij^k          (Eq. 5, gradients pooled)
     L^c       = ReLU(sum_k alpha_k^c A^k)          (Eq. 6)
 
-The last convolution is found generically (`last_conv_layer`): a depth-first
-walk of the model's layers in execution order, entering nested models such
-as the landmark sub-network's "extractor" or a keras.applications backbone.
-Its activations and the gradient reaching them are taken while the model
+That map is the one every model of the package names the same way
+(`fer_tf.models.features.feature_map_layer`: the layer named `FEATURE_MAP`,
+found through nested models such as the landmark sub-network's "extractor");
+`layer=` explains another layer, given itself or by its name. Its
+activations and the gradient reaching them are taken while the model
 runs unchanged: for the duration of one forward pass the layer's `call`
 returns `A + delta` with `delta = 0`, so dy^c/d(delta) = dy^c/dA whatever
 sits between the layer and the output. The gradient is TensorFlow's
@@ -30,10 +31,7 @@ import keras
 import numpy as np
 
 from fer_tf.errors import ConfigError
-
-CONV_TYPES = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-              keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
-              keras.layers.Conv2DTranspose)
+from fer_tf.models.features import feature_map_layer, find_layer
 
 
 def _children(layer):
@@ -42,25 +40,20 @@ def _children(layer):
     return list(getattr(layer, "layers", []) or [])
 
 
-def last_conv_layer(model):
-    """The last convolution `model` runs, searched through nested models.
+def explained_layer(model, layer=None):
+    """The layer Grad-CAM explains: (layer, path), path the names of the
+    models enclosing it, outermost first.
 
-    Returns (layer, path): the layer and the names of the models enclosing
-    it, outermost first. Raises ConfigError when the model has none.
+    `layer` None is the model's feature map
+    (`fer_tf.models.features.feature_map_layer`); a name is the one layer of
+    that name, through nested models (`find_layer`); a layer is taken as it
+    is (its path is then the model's name only).
     """
-    found = []
-
-    def walk(layer, path):
-        for child in _children(layer):
-            if isinstance(child, CONV_TYPES):
-                found.append((child, path))
-            walk(child, path + (child.name,))
-
-    walk(model, (model.name,))
-    if not found:
-        raise ConfigError(f"Model {model.name!r} has no convolution layer; Grad-CAM "
-                          "(landmark paper Eq. 5-6) needs one.")
-    return found[-1]
+    if layer is None:
+        return feature_map_layer(model)
+    if isinstance(layer, str):
+        return find_layer(model, layer)
+    return layer, (model.name,)
 
 
 def _output_layer(model):
@@ -82,10 +75,10 @@ def _output_layer(model):
 
 
 @contextlib.contextmanager
-def _patched(conv, output_layer, delta, store):
-    """During the block `conv` returns A + delta (A kept in `store`), and the
+def _patched(target, output_layer, delta, store):
+    """During the block `target` returns A + delta (A kept in `store`), and the
     output layer yields scores instead of softmax probabilities."""
-    original_call = conv.call
+    original_call = target.call
 
     def call(*args, **kwargs):
         activations = original_call(*args, **kwargs)
@@ -93,7 +86,7 @@ def _patched(conv, output_layer, delta, store):
         return activations + delta
 
     saved = None
-    object.__setattr__(conv, "call", call)
+    object.__setattr__(target, "call", call)
     if output_layer is not None:
         if isinstance(output_layer, keras.layers.Softmax):
             saved = ("call", output_layer.call)
@@ -104,7 +97,7 @@ def _patched(conv, output_layer, delta, store):
     try:
         yield
     finally:
-        object.__delattr__(conv, "call")
+        object.__delattr__(target, "call")
         if saved is not None:
             object.__setattr__(output_layer, saved[0], saved[1])
             if saved[0] == "call":
@@ -123,18 +116,18 @@ def _class_scores(outputs):
     return outputs
 
 
-def _activation_shape(model, conv, image):
+def _activation_shape(model, target, image):
     store = {}
     zero = np.zeros((), "float32")
-    with _patched(conv, None, zero, store):
+    with _patched(target, None, zero, store):
         model(image, training=False)
     return tuple(store["A"].shape)
 
 
-def _scores_and_gradients(model, conv, output_layer, image, class_index):
+def _scores_and_gradients(model, target, output_layer, image, class_index):
     """(activations A, scores y, dy^c/dA) of one forward pass, as NumPy."""
     backend = keras.backend.backend()
-    shape = _activation_shape(model, conv, image)
+    shape = _activation_shape(model, target, image)
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -142,7 +135,7 @@ def _scores_and_gradients(model, conv, output_layer, image, class_index):
         store = {}
         with tf.GradientTape() as tape:
             tape.watch(delta)
-            with _patched(conv, output_layer, delta, store):
+            with _patched(target, output_layer, delta, store):
                 scores = _class_scores(model(image, training=False))
             chosen = _pick(scores, class_index)
         grads = tape.gradient(chosen, delta)
@@ -153,7 +146,7 @@ def _scores_and_gradients(model, conv, output_layer, image, class_index):
 
         def forward(delta):
             store = {}
-            with _patched(conv, output_layer, delta, store):
+            with _patched(target, output_layer, delta, store):
                 scores = _class_scores(model(image, training=False))
             return jnp.sum(_pick(scores, class_index)), (store["A"], scores)
 
@@ -191,7 +184,9 @@ def gradcam(model, images, class_index=None, layer=None, normalize=True):
         images: float array (B, H, W, C), already preprocessed as the model
             expects (e.g. [-1, 1] for the landmark networks).
         class_index: int or (B,) ints; None takes each image's predicted class.
-        layer: the convolution to explain; None is `last_conv_layer(model)`.
+        layer: the layer to explain, a layer or its name (searched through
+            nested models); None is the model's feature map
+            (`fer_tf.models.features.feature_map_layer`).
         normalize: scale each map to [0, 1] (by its maximum).
 
     Returns:
@@ -202,16 +197,16 @@ def gradcam(model, images, class_index=None, layer=None, normalize=True):
     images = np.asarray(images, np.float32)
     if images.ndim == 3:
         images = images[None]
-    conv, path = (layer, ()) if layer is not None else last_conv_layer(model)
+    target, path = explained_layer(model, layer)
     output_layer = _output_layer(model)
     if class_index is None:
         probs = _class_scores(model(images, training=False))
         class_index = np.argmax(np.asarray(probs), axis=-1)
     class_index = np.broadcast_to(np.asarray(class_index, np.int64), (len(images),))
-    activations, scores, grads = _scores_and_gradients(model, conv, output_layer, images,
+    activations, scores, grads = _scores_and_gradients(model, target, output_layer, images,
                                                        class_index)
     if activations.ndim != 4:
-        raise ConfigError(f"Grad-CAM needs 2-D feature maps; layer {conv.name!r} of "
+        raise ConfigError(f"Grad-CAM needs 2-D feature maps; layer {target.name!r} of "
                           f"{model.name!r} gives shape {activations.shape}.")
     weights = grads.mean(axis=(1, 2))                                   # Eq. 5
     maps = np.maximum(np.einsum("bijk,bk->bij", activations, weights), 0.0)  # Eq. 6
@@ -226,7 +221,7 @@ def gradcam(model, images, class_index=None, layer=None, normalize=True):
         probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
     return {"heatmaps": heatmaps.astype(np.float32), "maps": maps.astype(np.float32),
             "class_index": class_index, "probabilities": probabilities.astype(np.float32),
-            "layer": "/".join(path[1:] + (conv.name,))}
+            "layer": "/".join(path[1:] + (target.name,))}
 
 
 def _unit(maps):

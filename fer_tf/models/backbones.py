@@ -9,12 +9,13 @@ thesis' comparison networks) and the PathNet paper's Table I baselines
 ImageNet preprocessing its weights expect, its input sizes and the notop
 weights file Keras publishes. ``build_classifier`` returns a functional model
 
-    pixels [0, 255] -> "preprocess" -> "backbone" (feature map) -> "pool"
-    -> "dropout" -> "predictions" (float32 softmax)
+    pixels [0, 255] -> "preprocess" -> "features" (the backbone, output the
+    feature map) -> "pool" -> "dropout" -> "predictions" (float32 softmax)
 
 whose backbone sub-model and head layers are separately named, so that
 Grad-CAM reads the feature map and transfer learning freezes or retrains
-parts by name (``FEATURES_LAYER``, ``HEAD_LAYERS``).
+parts by name: the backbone is named ``fer_tf.models.features.FEATURE_MAP``
+as every model's feature map is, the head layers ``HEAD_LAYERS``.
 
 Reproduction notes:
 
@@ -50,10 +51,10 @@ import numpy as np
 from keras import ops
 
 from fer_tf.errors import ConfigError
+from fer_tf.models.features import FEATURE_MAP
 from fer_tf.weights import find_model_file
 
-#: The backbone sub-model's name, and the head layers after it, in order.
-FEATURES_LAYER = "backbone"
+#: The head layers after the backbone sub-model (named ``FEATURE_MAP``), in order.
 HEAD_LAYERS = ("pool", "dropout", "predictions")
 
 _KERAS_APPLICATIONS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -365,7 +366,7 @@ def _correct_efficientnet_statistics(model: keras.Model) -> None:
 def build_backbone(name: str, input_shape, weights=None, *, alpha: float = 1.0,
                    offline=None) -> keras.Model:
     """The ``keras.applications`` feature extractor ``name`` (no top, no pooling),
-    named ``FEATURES_LAYER``, with its weights loaded.
+    named ``FEATURE_MAP`` (its output is the feature map), with its weights loaded.
 
     Args:
         name: str. a ``BACKBONES`` key.
@@ -381,7 +382,7 @@ def build_backbone(name: str, input_shape, weights=None, *, alpha: float = 1.0,
                                             offline=offline)
     extra = {"alpha": float(alpha)} if spec.has_alpha else {}
     model = spec.constructor(include_top=False, weights=None, input_shape=tuple(input_shape),
-                             pooling=None, name=FEATURES_LAYER, **extra)
+                             pooling=None, name=FEATURE_MAP, **extra)
     if weights_path is not None:
         try:
             model.load_weights(weights_path)
@@ -428,7 +429,7 @@ def build_classifier(
 
     Returns:
         A functional ``keras.Model`` named ``<name>_classifier``: layers
-        ``"pixels"`` (input), ``"preprocess"``, ``FEATURES_LAYER`` (the
+        ``"pixels"`` (input), ``"preprocess"``, ``FEATURE_MAP`` (the
         backbone sub-model, output the last feature map) and ``HEAD_LAYERS``;
         the softmax is float32 under mixed precision.
 

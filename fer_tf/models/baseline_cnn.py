@@ -19,6 +19,7 @@ never produces float16 probabilities.
 import keras
 
 from fer_tf.models.camnet.presets import BASELINE_CNN_RECIPE
+from fer_tf.models.features import FEATURE_MAP
 from fer_tf.models.registry import register_model
 
 #: Sec. 4.1 architecture (its training is `BASELINE_CNN_RECIPE`).
@@ -31,8 +32,9 @@ BASELINE_CNN = {"filters": (64, 128, 256), "kernels": (5, 5, 3), "dropout": 0.2,
                 description="CAMnet thesis Sec. 4.1 baseline: 3 conv pairs + BN, dense softmax")
 def baseline_cnn(input_shape=(48, 48, 1), num_classes=7, dropout=BASELINE_CNN["dropout"],
                  bn_momentum=BASELINE_CNN["bn_momentum"]):
-    """Builds the baseline CNN; `features` (conv trunk) and `head` are named
-    sub-blocks so Grad-CAM and transfer learning can reach them."""
+    """Builds the baseline CNN; the last batch norm, before the flatten, is
+    the feature map (`fer_tf.models.features.FEATURE_MAP`, "features") that
+    Grad-CAM explains, and `predictions` is the softmax."""
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     filters, kernels = BASELINE_CNN["filters"], BASELINE_CNN["kernels"]
@@ -40,8 +42,10 @@ def baseline_cnn(input_shape=(48, 48, 1), num_classes=7, dropout=BASELINE_CNN["d
         for j in (1, 2):
             x = keras.layers.Conv2D(f, k, padding="same", activation="relu",
                                     name=f"block{stage}_conv{j}")(x)
-        x = keras.layers.BatchNormalization(momentum=bn_momentum, name=f"block{stage}_bn")(x)
-        if stage < len(filters):
+        last = stage == len(filters)
+        x = keras.layers.BatchNormalization(momentum=bn_momentum,
+                                            name=FEATURE_MAP if last else f"block{stage}_bn")(x)
+        if not last:
             x = keras.layers.MaxPooling2D(2, name=f"block{stage}_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)

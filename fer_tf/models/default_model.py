@@ -23,6 +23,7 @@ readers call "test").
 
 import keras
 
+from fer_tf.models.features import FEATURE_MAP
 from fer_tf.models.registry import register_model
 from fer_tf.training.recipes import OptimizerConfig, Recipe, TransformConfig
 
@@ -50,8 +51,9 @@ DEFAULT_MODEL_RECIPE = Recipe(
 def vgg_lite(input_shape=(48, 48, 1), num_classes=7, filters=DEFAULT_MODEL["filters"],
              convs_per_stage=DEFAULT_MODEL["convs_per_stage"],
              dropout=DEFAULT_MODEL["dropout"], bn_momentum=DEFAULT_MODEL["bn_momentum"]):
-    """Builds the default model; `features` ends at the last ReLU (Grad-CAM's
-    layer) and `predictions` is the softmax."""
+    """Builds the default model; its last ReLU is the feature map
+    (`fer_tf.models.features.FEATURE_MAP`, "features") and `predictions`
+    is the softmax."""
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     for stage, width in enumerate(filters, start=1):
@@ -60,7 +62,7 @@ def vgg_lite(input_shape=(48, 48, 1), num_classes=7, filters=DEFAULT_MODEL["filt
                                     name=f"block{stage}_conv{j}")(x)
             x = keras.layers.BatchNormalization(momentum=bn_momentum,
                                                 name=f"block{stage}_bn{j}")(x)
-            name = "features" if (stage == len(filters) and j == convs_per_stage) else None
+            name = FEATURE_MAP if (stage == len(filters) and j == convs_per_stage) else None
             x = keras.layers.ReLU(name=name or f"block{stage}_relu{j}")(x)
         if stage < len(filters):
             x = keras.layers.MaxPooling2D(2, name=f"block{stage}_pool")(x)

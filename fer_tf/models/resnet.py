@@ -17,7 +17,8 @@ same trunk gives, by its arguments only:
   x * (1 + M(x)) (thesis Eq. 5.1, `fer_tf.layers.masking.apply_mask`).
 
 The model is `features` (a nested model: stem and stages, output the last
-feature map, for Grad-CAM and transfer learning) followed by the head:
+feature map; its name is `fer_tf.models.features.FEATURE_MAP`, for Grad-CAM
+and transfer learning) followed by the head:
 global average pooling "avg_pool", optional dense "head_dense<i>" layers,
 "dropout" and a float32 softmax "predictions". Pixels arrive already scaled
 by the pipeline's normalisation ("unit" for the thesis' rescale 1/255).
@@ -29,6 +30,7 @@ from fer_tf.errors import ConfigError
 from fer_tf.layers.attention import BAM, CBAM, SqueezeExcite
 from fer_tf.layers.masking import MaskingBlock, apply_mask
 from fer_tf.layers.split_attention import SplitAttention
+from fer_tf.models.features import FEATURE_MAP
 
 BLOCK_ATTENTION = {"se": SqueezeExcite, "cbam": CBAM}
 WIDTHS = (64, 128, 256, 512)
@@ -146,7 +148,7 @@ def resnet(input_shape, num_classes, block="basic", depths=(3, 4, 6, 3), widths=
         elif module == "masking":
             mask = MaskingBlock(masking_depths[s - 1], name=f"stage{s}_masking")(x)
             x = apply_mask(x, mask)
-    features = keras.Model(inputs, x, name="features")
+    features = keras.Model(inputs, x, name=FEATURE_MAP)
 
     head_in = keras.Input(shape=tuple(input_shape), name="pixels")
     y = features(head_in)

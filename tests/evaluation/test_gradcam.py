@@ -10,6 +10,7 @@ import pytest
 from fer_tf import cli
 from fer_tf.errors import ConfigError
 from fer_tf.evaluation import gradcam as gc
+from fer_tf.models.features import FEATURE_MAP
 from fer_tf.models.landmark_ensemble import el_ensemble, landmark_subnetwork
 
 SIZE = 32
@@ -31,12 +32,13 @@ def _pattern_images(n, seed):
 
 
 def _pattern_model():
-    """Conv features in a nested model (like the landmark 'extractor'),
-    global average pooling, softmax head."""
+    """Conv features in a nested model (like the landmark 'extractor'), its
+    last map named as every fer_tf model names it, global average pooling,
+    softmax head."""
     inputs = keras.Input((SIZE, SIZE, 1))
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
     x = keras.layers.MaxPooling2D(2)(x)
-    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="last")(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name=FEATURE_MAP)(x)
     extractor = keras.Model(inputs, x, name="extractor")
     outer_in = keras.Input((SIZE, SIZE, 1))
     y = keras.layers.GlobalAveragePooling2D()(extractor(outer_in))
@@ -55,14 +57,19 @@ def trained():
     return model
 
 
-def test_last_convolution_is_found_inside_nested_models(trained):
-    layer, path = gc.last_conv_layer(trained)
-    assert layer.name == "last" and path == ("pattern", "extractor")
+def test_the_feature_map_is_found_inside_nested_models(trained):
+    layer, path = gc.explained_layer(trained)
+    assert layer.name == FEATURE_MAP and path == ("pattern", "extractor")
     sub = landmark_subnetwork(7, "mouth", (SIZE, SIZE, 3))
-    assert gc.last_conv_layer(sub)[0].name == "block4_conv2"
-    flat = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    with pytest.raises(ConfigError, match="no convolution"):
-        gc.last_conv_layer(flat)
+    layer, path = gc.explained_layer(sub)
+    assert path[1:] == ("extractor",) and tuple(layer.output.shape[1:3]) == (2, 2)
+    # Another layer, by name through the nested models or as itself.
+    conv, path = gc.explained_layer(sub, "block3_conv2")
+    assert conv.name == "block3_conv2" and path[1:] == ("extractor",)
+    assert gc.explained_layer(sub, conv)[0] is conv
+    flat = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)], name="flat")
+    with pytest.raises(ConfigError, match="no feature-map layer named 'features'"):
+        gc.gradcam(flat, np.zeros((1, 4), "float32"))
 
 
 def test_heatmap_peaks_where_the_discriminative_pattern_was_drawn(trained):
@@ -70,7 +77,7 @@ def test_heatmap_peaks_where_the_discriminative_pattern_was_drawn(trained):
     probs = np.asarray(trained(x)["labels"])
     assert (probs.argmax(-1) == y).all()
     result = gc.gradcam(trained, x[y == 1], class_index=1)
-    assert result["layer"] == "extractor/last"
+    assert result["layer"] == "extractor/features"
     assert result["heatmaps"].shape == (4, SIZE, SIZE)
     np.testing.assert_allclose(result["probabilities"], probs[y == 1], atol=1e-5)
     for heat in result["heatmaps"]:
@@ -90,7 +97,7 @@ def test_ensemble_explains_its_own_prediction_and_unions_the_members(tmp_path):
                                        "el_jaw"]
     heat = np.stack([r["heatmaps"] for r in result["members"].values()])
     np.testing.assert_allclose(result["union"], heat.max(0))
-    assert all(r["layer"] == "extractor/block4_conv2" for r in result["members"].values())
+    assert all(r["layer"] == "extractor/features" for r in result["members"].values())
     np.testing.assert_allclose(result["probabilities"], members.mean(1), atol=1e-5)
     # Fig. 11: face, five members and the union.
     out = gc.plot_gradcam(x[0], dict({k: v["heatmaps"][0] for k, v in
@@ -110,7 +117,7 @@ def test_gradcam_command_explains_a_saved_model(trained, tmp_path, capsys):
                      "--detector", "none", "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["class_index"] == 1 and summary["layers"] == {"pattern": "extractor/last"}
+    assert summary["class_index"] == 1 and summary["layers"] == {"pattern": "extractor/features"}
     assert out.stat().st_size > 1000
     assert cli.main(["gradcam", str(tmp_path / "nothing"), str(tmp_path / "face.png"),
                      "--out", str(out)]) == 2
@@ -156,3 +163,38 @@ def test_gradcam_out_never_replaces_a_file_it_did_not_write(trained, tmp_path, c
     monkeypatch.setattr(tempfile, "mkstemp", read_only)
     code, err = gradcam_to(tmp_path / "ro" / "cam.png")
     assert code == 2 and "cannot write there (Permission denied)" in err
+
+
+def test_the_shipped_default_model_gives_a_heatmap_of_its_feature_map():
+    from fer_tf.models.saving import load_model
+    from fer_tf.serving.predict import DEFAULT_MODEL_PATH
+
+    model = load_model(str(DEFAULT_MODEL_PATH))
+    faces = np.random.default_rng(4).uniform(0, 1, (2, 48, 48, 1)).astype("float32")
+    result = gc.gradcam(model, faces)
+    assert result["layer"] == FEATURE_MAP  # vgg_lite's last ReLU, 6 x 6
+    assert result["maps"].shape == (2, 6, 6) and result["heatmaps"].shape == (2, 48, 48)
+    assert np.isfinite(result["heatmaps"]).all() and result["heatmaps"].max() <= 1.0
+    np.testing.assert_allclose(result["probabilities"], np.asarray(model(faces)), atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["resnet_trunk", "keras_applications"])
+def test_a_nested_feature_model_is_explained_as_a_whole(family):
+    from fer_tf.models.backbones import build_classifier
+    from fer_tf.models.resnet import resnet
+
+    keras.utils.set_random_seed(5)
+    if family == "resnet_trunk":
+        model = resnet((32, 32, 3), 4, "basic", (1, 1, 1, 1), widths=(4, 4, 8, 8),
+                       stage_modules="masking", masking_depths=(1, 1, 1, 1))
+        images = np.random.default_rng(6).uniform(0, 1, (2, 32, 32, 3)).astype("float32")
+    else:
+        model = build_classifier("mobilenet", 4, (32, 32, 3), weights="random", alpha=0.25)
+        images = np.random.default_rng(6).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    result = gc.gradcam(model, images, class_index=1)
+    assert result["layer"] == FEATURE_MAP and result["maps"].shape == (2, 1, 1)
+    np.testing.assert_allclose(result["probabilities"], np.asarray(model(images)), atol=1e-5)
+    if family == "resnet_trunk":  # a stage by name, through the nested trunk
+        stage = gc.gradcam(model, images, class_index=1, layer="stage2_block1_out")
+        assert stage["layer"] == "features/stage2_block1_out"
+        assert stage["maps"].shape == (2, 4, 4)

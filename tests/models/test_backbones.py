@@ -11,13 +11,13 @@ import pytest
 from fer_tf.errors import ConfigError, MissingModelFileError
 from fer_tf.models.backbones import (
     BACKBONES,
-    FEATURES_LAYER,
     HEAD_LAYERS,
     ImageNetInputPreprocessing,
     build_backbone,
     build_classifier,
     resolve_imagenet_weights,
 )
+from fer_tf.models.features import FEATURE_MAP
 from tests.helpers.layer_test import run_layer_test
 
 # The cheapest backbones: MobileNet v1 at width 0.25 and MobileNetV2 at 0.35.
@@ -139,8 +139,8 @@ def test_classifier_keeps_features_and_head_apart(name, input_shape):
                              alpha=SMALL[name])
     assert model.name == f"{name}_classifier"
     assert [layer.name for layer in model.layers] == [
-        "pixels", "preprocess", FEATURES_LAYER, *HEAD_LAYERS]
-    features = model.get_layer(FEATURES_LAYER)
+        "pixels", "preprocess", FEATURE_MAP, *HEAD_LAYERS]
+    features = model.get_layer(FEATURE_MAP)
     assert len(features.output.shape) == 4  # the last feature map, for Grad-CAM
     probabilities = model.predict(_pixels((3, *input_shape)), verbose=0)
     assert probabilities.shape == (3, 6) and probabilities.dtype == np.float32
@@ -163,7 +163,7 @@ def test_mixed_precision_keeps_a_float32_softmax():
                                  alpha=0.25)
     finally:
         keras.config.set_dtype_policy(previous)
-    assert model.get_layer(FEATURES_LAYER).output.dtype == "float16"
+    assert model.get_layer(FEATURE_MAP).output.dtype == "float16"
     assert model.output.dtype == "float32"
 
 
@@ -246,7 +246,7 @@ def test_imagenet_weights_found_in_the_cache_or_fetched_are_loaded(keras_home, t
     assert fetched == [BACKBONES["mobilenet_v2"].notop_weights_url(0.35, shape)]
     cached = keras_home / "models" / V2_FILE
     assert resolve_imagenet_weights("mobilenet_v2", alpha=0.35, input_shape=shape) == str(cached)
-    backbone = model.get_layer(FEATURES_LAYER)
+    backbone = model.get_layer(FEATURE_MAP)
     for loaded, saved in zip(backbone.weights, source.weights, strict=True):
         np.testing.assert_array_equal(loaded.numpy(), saved.numpy())
     pixels = _pixels((2, *shape))

@@ -34,9 +34,10 @@ architecture or what the layers compute, only where training starts.
 import numpy as np
 
 from fer_tf.errors import ConfigError
-from fer_tf.models.backbones import FEATURES_LAYER, build_classifier, is_random_weights
+from fer_tf.models.backbones import build_classifier, is_random_weights
 from fer_tf.models.efficientnet.augmentation import efficientnet_augmentation
 from fer_tf.models.efficientnet.presets import TABLE_I, TABLE_I_RECIPE
+from fer_tf.models.features import FEATURE_MAP
 from fer_tf.models.registry import register_model
 
 try:
@@ -58,7 +59,8 @@ def efficientnet_b0(input_shape=(_SIZE, _SIZE, 3), num_classes=7, weights="rando
                     dropout=0.0, offline=None, zero_init=False):
     """Builds the Eq. 9 classifier: [0, 255] pixels -> EfficientNet-B0 ->
     pool -> Linear(1280 -> num_classes) softmax; layers named as in
-    `fer_tf.models.backbones.build_classifier` ("backbone", "predictions").
+    `fer_tf.models.backbones.build_classifier` ("features", the backbone
+    whose output is the feature map, and "predictions").
 
     `zero_init`: start the residual branches and the head at zero (see the
     module docstring); only with random weights, whose residual branches it
@@ -70,7 +72,7 @@ def efficientnet_b0(input_shape=(_SIZE, _SIZE, 3), num_classes=7, weights="rando
     model = build_classifier("efficientnet_b0", num_classes, input_shape, weights=weights,
                              dropout=dropout, offline=offline, zero_head=bool(zero_init))
     if zero_init:
-        zero_init_residual_branches(model.get_layer(FEATURES_LAYER))
+        zero_init_residual_branches(model.get_layer(FEATURE_MAP))
     return model
 
 

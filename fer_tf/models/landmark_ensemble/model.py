@@ -6,7 +6,10 @@ A sub-network is the CNN feature extractor with a landmark localisation head
 ("landmarks", 2k coordinates in [0, 1]) and an expression classification head
 ("labels", C softmax probabilities); its parts are the nested models
 "extractor", "landmark_head" and "expression_head", so the three training
-stages of Sec. III-D2 freeze and swap them by name. An ensemble member is the
+stages of Sec. III-D2 freeze and swap them by name. The extractor's last
+max-pooling, before its global average pooling, is the sub-network's feature
+map (`fer_tf.models.features.FEATURE_MAP`, what Grad-CAM explains); the
+heads' input is the pooled vector "feature_vector". An ensemble member is the
 extractor with the expression head (329,367 parameters for 7 classes, 329,496
 for 8: the paper's 0.33M); `LandmarkPartEnsemble` sums the members' softmax
 outputs (Eq. 4).
@@ -23,15 +26,18 @@ from fer_tf.data import ibug68
 from fer_tf.errors import ConfigError
 from fer_tf.models.landmark_ensemble.presets import (EXTRACTOR, HEADS, INPUT_SHAPE, NETWORKS,
                                                    three_stage_recipe)
+from fer_tf.models.features import FEATURE_MAP
 from fer_tf.models.registry import register_model
 
 FEATURES = EXTRACTOR["filters"][-1]
 
 
 def feature_extractor(input_shape=INPUT_SHAPE, name="extractor"):
-    """Sec. III-C1 CNN feature extractor: image (H, W, 3) -> 128-D feature."""
+    """Sec. III-C1 CNN feature extractor: image (H, W, 3) -> 128-D feature;
+    the last block's pooled map is the feature map (`FEATURE_MAP`)."""
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = inputs
+    blocks = len(EXTRACTOR["filters"])
     for block, filters in enumerate(EXTRACTOR["filters"], start=1):
         for j in range(1, EXTRACTOR["convs_per_block"] + 1):
             x = keras.layers.Conv2D(filters, EXTRACTOR["kernel_size"], padding="same",
@@ -39,8 +45,9 @@ def feature_extractor(input_shape=INPUT_SHAPE, name="extractor"):
                                     name=f"block{block}_conv{j}")(x)
             x = keras.layers.BatchNormalization(name=f"block{block}_bn{j}")(x)
             x = keras.layers.ReLU(name=f"block{block}_relu{j}")(x)
+        pool = FEATURE_MAP if block == blocks else f"block{block}_pool"
         x = keras.layers.MaxPooling2D(EXTRACTOR["pool_size"], strides=EXTRACTOR["pool_stride"],
-                                      padding="same", name=f"block{block}_pool")(x)
+                                      padding="same", name=pool)(x)
     features = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     return keras.Model(inputs, features, name=name)
 
@@ -56,7 +63,7 @@ def _dense_stack(x, hidden_layers):
 def landmark_head(num_points, name="landmark_head"):
     """Sec. III-C1 landmark localisation head: 128-D -> Dense 128 -> 2k
     coordinates (x0, y0, x1, y1, ...) divided by the crop size."""
-    inputs = keras.Input(shape=(FEATURES,), name="features")
+    inputs = keras.Input(shape=(FEATURES,), name="feature_vector")
     x = _dense_stack(inputs, HEADS["landmark_hidden_layers"])
     outputs = keras.layers.Dense(2 * int(num_points), dtype="float32",
                                  kernel_initializer=HEADS["kernel_initializer"],
@@ -68,7 +75,7 @@ def expression_head(num_classes, name="expression_head"):
     """Sec. III-C1 expression head: 128-D -> Dense 128 -> Dense 128 -> C
     softmax (Eq. 3), in float32 so mixed precision never yields float16
     probabilities."""
-    inputs = keras.Input(shape=(FEATURES,), name="features")
+    inputs = keras.Input(shape=(FEATURES,), name="feature_vector")
     x = _dense_stack(inputs, HEADS["expression_hidden_layers"])
     outputs = keras.layers.Dense(int(num_classes), activation="softmax", dtype="float32",
                                  kernel_initializer=HEADS["kernel_initializer"],

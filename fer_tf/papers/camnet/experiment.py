@@ -47,7 +47,7 @@ from fer_tf.evaluation.ensemble import Member, combine, ensemble_predict
 from fer_tf.evaluation.report import RunFolder, plot_confusion_matrix, plot_history
 from fer_tf.models import registry
 from fer_tf.models.camnet import presets
-from fer_tf.models.camnet.model import table_6_1_augmentation
+from fer_tf.models.camnet.model import CAMNET34, table_6_1_augmentation
 from fer_tf.models.saving import load_model
 from fer_tf.papers.camnet import report
 from fer_tf.papers.camnet.report import run_key
@@ -318,24 +318,26 @@ def ensemble_results(results, labels, members=presets.ENSEMBLE_MEMBERS):
     return out
 
 
-def gradcam_layer(model, min_side=4):
-    """The layer of the trunk's `features` model that Grad-CAM explains: the
-    last one (stage 4's masking block) unless its map is smaller than
-    `min_side` pixels (small inputs: 1 x 1 at 32 x 32), then the last one
-    whose map is at least that wide (e.g. stage 2's masking block)."""
-    network = next(layer for layer in reversed(model.layers) if isinstance(layer, keras.Model))
-    layers = [layer for layer in network.get_layer("features").layers
-              if len(layer.output.shape) == 4]
-    wide = [layer for layer in layers if min(layer.output.shape[1:3]) >= min_side]
-    return wide[-1] if wide else layers[-1]
+#: What CAMnet34's Grad-CAM figure explains when its feature map (1/32 of the
+#: input: 7 x 7 at 224 x 224) is narrower than `GRADCAM_MIN_SIDE` pixels, as
+#: the 1 x 1 map of the 32 x 32 smoke runs: stage 2's last block (1/8 of the
+#: input, 4 x 4 there).
+GRADCAM_SMALL_INPUT_LAYER = f"stage2_block{CAMNET34['depths'][1]}_out"
+GRADCAM_MIN_SIDE = 4
 
 
 def gradcam_figure(run, sub, images, class_names, count=3):
-    """Grad-CAM of trained CAMnet34 on a few test faces (`gradcam_layer`)."""
+    """Grad-CAM of trained CAMnet34 on a few test faces: its feature map
+    (`fer_tf.models.features`), or `GRADCAM_SMALL_INPUT_LAYER` when that map
+    is under `GRADCAM_MIN_SIDE` pixels wide."""
     from fer_tf.evaluation.gradcam import gradcam, plot_gradcam
+    from fer_tf.models.features import feature_map_layer
 
     model = load_model(sub.best_checkpoint)
-    result = gradcam(model, images[:count].astype(np.float32), layer=gradcam_layer(model))
+    features, _ = feature_map_layer(model)
+    small = min(features.output.shape[1:3]) < GRADCAM_MIN_SIDE
+    result = gradcam(model, images[:count].astype(np.float32),
+                     layer=GRADCAM_SMALL_INPUT_LAYER if small else None)
     paths = []
     for k in range(min(count, len(images))):
         label = class_names[int(result["class_index"][k])]

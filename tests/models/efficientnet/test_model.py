@@ -56,7 +56,7 @@ def test_zero_init_starts_uniform_with_identity_residual_blocks_and_then_learns(
     from fer_tf.models.efficientnet.model import efficientnet_b0
 
     model = efficientnet_b0((32, 32, 3), 7, zero_init=True)
-    backbone = model.get_layer("backbone")
+    backbone = model.get_layer("features")
     zeroed = [layer for layer in backbone.layers if layer.name.endswith("_project_bn")
               and np.all(np.asarray(layer.gamma) == 0)]
     # B0's 16 MBConv blocks: the 7 that open a stage have no residual.
@@ -71,7 +71,7 @@ def test_zero_init_starts_uniform_with_identity_residual_blocks_and_then_learns(
     model.fit(images, np.arange(8) % 7, batch_size=4, epochs=1, verbose=0)
     assert np.any(np.asarray(model.get_layer("predictions").kernel) != 0)
     assert all(np.any(np.asarray(layer.gamma) != 0) for layer in zeroed)
-    default = small_model.get_layer("backbone").get_layer(zeroed[0].name)
+    default = small_model.get_layer("features").get_layer(zeroed[0].name)
     assert np.all(np.asarray(default.gamma) == 1), "Keras' init without zero_init"
 
 
@@ -88,7 +88,7 @@ def test_zero_init_refuses_pretrained_weights_before_looking_for_them(tmp_path, 
 def test_mixed_precision_computes_in_float16_and_outputs_float32():
     with fit.precision_policy(True):
         model = registry.build_model("efficientnet_b0", input_shape=(32, 32, 3))
-    conv = model.get_layer("backbone").get_layer("stem_conv")
+    conv = model.get_layer("features").get_layer("stem_conv")
     assert conv.compute_dtype == "float16"
     out = model(np.zeros((2, 32, 32, 3), "float32"))
     assert keras.backend.standardize_dtype(out.dtype) == "float32"

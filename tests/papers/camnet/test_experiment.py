@@ -1,6 +1,6 @@
 """The CAMnet experiment's parts: the planned runs, the model's input steps,
 the ensemble rows from stored member outputs (a hand computation), the
-Wilson interval, the Grad-CAM layer choice and the report."""
+Wilson interval, the Grad-CAM figure's layer and the report."""
 
 import dataclasses
 
@@ -11,7 +11,7 @@ import pytest
 from fer_tf.errors import ConfigError
 from fer_tf.papers.camnet import report
 from fer_tf.papers.camnet.experiment import (SETTINGS, Settings, ensemble_results,
-                                             gradcam_layer, pipeline_model, planned_runs)
+                                             pipeline_model, planned_runs)
 
 
 def test_planned_runs_share_camnet_with_radam():
@@ -64,17 +64,34 @@ def test_ensemble_rows_are_the_mean_of_the_members_softmax():
     assert ensemble_results({"resnet34-radam": results["resnet34-radam"]}, labels) is None
 
 
-def test_gradcam_layer_keeps_a_map_of_at_least_four_pixels():
-    from fer_tf.models.resnet import resnet
+def test_gradcam_figure_explains_the_feature_map_or_stage_2_at_small_inputs(tmp_path,
+                                                                            monkeypatch):
+    import types
 
-    def wrap(size):
-        inputs = keras.Input((size, size, 3))
-        net = resnet((size, size, 3), 7, "basic", (1, 1, 1, 1), widths=(4, 4, 8, 8),
-                     stage_modules="masking", masking_depths=(1, 1, 1, 1))
-        return keras.Model(inputs, net(inputs))
+    from fer_tf.evaluation import gradcam as gc
+    from fer_tf.evaluation.report import RunFolder
+    from fer_tf.papers.camnet import experiment
 
-    assert gradcam_layer(wrap(32)).name.startswith("stage2")    # 8, 4, 2, 1 pixels
-    assert gradcam_layer(wrap(128)).name.startswith("stage4")   # 4 x 4 at stage 4
+    layers = []
+
+    def spy(*args, **kwargs):
+        result = gradcam(*args, **kwargs)
+        layers.append(result["layer"])
+        return result
+
+    gradcam = gc.gradcam
+    monkeypatch.setattr(gc, "gradcam", spy)
+    images = np.random.default_rng(0).uniform(0, 255, (1, 48, 48, 3)).astype("float32")
+    # CAMnet34's feature map is 1/32 of its input: 1 x 1 at 32 (stage 2's
+    # last block, 4 x 4, explained instead), 4 x 4 at 128.
+    for size in (32, 128):
+        model = pipeline_model("camnet34", images.shape[1:], size, 7, augment=False)
+        monkeypatch.setattr(experiment, "load_model", lambda path, model=model: model)
+        run = RunFolder(str(tmp_path / str(size)), create=True)
+        paths = experiment.gradcam_figure(run, types.SimpleNamespace(best_checkpoint=None),
+                                          images, [str(c) for c in range(7)], count=1)
+        assert paths == ["plots/gradcam_camnet34_0.png"]
+    assert layers == ["camnet34/features/stage2_block4_out", "camnet34/features"]
 
 
 def test_tables_print_every_thesis_row_and_mark_rows_not_run():
