@@ -42,6 +42,9 @@ def parse_args(argv=None):
                                         "adam,radam (default: the budget's)")
     p.add_argument("--views", type=int, help="test-time augmentation views (default 10)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted --out")
+    p.add_argument("--no-augmentation", action="store_true",
+                   help="train without Table 6.1's augmentation (a budget cut the report "
+                        "states; TTA still uses it)")
     return p.parse_args(argv)
 
 
@@ -53,11 +56,13 @@ def main(argv=None):
 
     dataset, settings, weights, out = resolve_fer2013_run(
         args, SETTINGS, "camnet", n_views=args.views, optimizers=_names(args.optimizers),
+        augment=False if args.no_augmentation else None,
         models=ALL_MODELS if args.models == "all" else _names(args.models))
     print(f"CAMnet thesis on {dataset}: {settings.input_size} x {settings.input_size}, "
           f"{settings.epochs or 'thesis'} epochs, batch {settings.batch_size or 'thesis'}, "
           f"{settings.n_views} TTA "
-          f"views; keras.applications weights {weights}", flush=True)
+          f"views; keras.applications weights {weights}"
+          + ("" if settings.augment else "; no Table 6.1 training augmentation"), flush=True)
     try:
         print("runs: " + ", ".join(f"{m} with {o}" for m, o in planned_runs(settings)),
               flush=True)

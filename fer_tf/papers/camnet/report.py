@@ -216,7 +216,10 @@ def write_report(run, metrics, config):
         f"{metrics['test_split']}), {settings['input_size']} x {settings['input_size']} "
         f"input, {settings['epochs'] or 'the thesis per model'} epochs, batch "
         f"{settings['batch_size'] or 'the thesis per model'}, "
-        f"{settings['n_views']} TTA views, keras.applications weights {weights} "
+        f"{settings['n_views']} TTA views, "
+        + ("" if settings.get("augment", True) else
+           "no Table 6.1 training augmentation (budget cut; TTA still uses it), ")
+        + f"keras.applications weights {weights} "
         f"(trunk models always from scratch), {config['backend']} backend, one run per row. "
         "Thesis: FER2013, 224 x 224, 50 epochs (SE-ResNeXt101 43), batch 32 (SE-ResNet34 "
         "and SE-ResNeXt101 48), dropout 0.5 for CAMnet only, ImageNet weights for every "

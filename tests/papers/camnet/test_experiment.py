@@ -153,3 +153,24 @@ def test_report_sets_public_plus_private_beside_the_thesis():
     assert "| resnet34-radam | 7,178 | 50.00 [49.0, 51.0] | 52.00 [51.0, 53.0] | 66.70 |" \
         in table
     assert report.paper_test_set_table({"runs": {"x": {"model": "resnet34"}}}) == ""
+
+
+def test_report_states_a_run_without_table_6_1_augmentation(tmp_path):
+    from fer_tf.evaluation.report import RunFolder
+
+    row = {"model": "resnet34", "optimizer": "radam", "test_accuracy": 0.5,
+           "test_accuracy_ci95": (0.4, 0.6), "train_accuracy": 0.75, "test_accuracy_tta": 0.55,
+           "epochs_run": 3, "pretrained": False,
+           "precision": {"policy": "float32", "reason": "requested"}}
+    metrics = {"runs": {"resnet34-radam": row}, "n_views": 5, "num_test": 10,
+               "test_split": "PrivateTest", "ensemble": None}
+    run = RunFolder(str(tmp_path / "run"), create=True)
+    for augment, said in ((False, True), (True, False)):
+        config = {"dataset": "fer2013", "weights": "random", "backend": "tensorflow",
+                  "split_sizes": {"train": 20, "val": 10, "test": 10},
+                  "settings": dataclasses.asdict(Settings(input_size=48, epochs=6,
+                                                          augment=augment))}
+        report.write_report(run, metrics, config)
+        text = (tmp_path / "run" / "results.md").read_text()
+        assert ("no Table 6.1 training augmentation (budget cut" in text) is said
+        assert "resnet34-radam: float32 (requested)" in text
