@@ -70,12 +70,12 @@ def whole_run(args, config):
 
     folder = tempfile.mkdtemp(prefix="pathnet-benchmark-")
     try:
-        metrics = experiment.run(
-            os.path.join(folder, "run"),
-            config=config.replace(generations=args.run_generations, eval_every=50),
+        settings = experiment.Settings(
+            pathnet=config.replace(generations=args.run_generations, eval_every=50),
             faces=experiment.FaceSettings(crop_size=int(round(args.input_dim ** 0.5))),
-            iterations=args.run_iterations, seed=args.seed, progress=False,
-            log=lambda line: None)
+            iterations=args.run_iterations)
+        metrics = experiment.run(settings, os.path.join(folder, "run"), seed=args.seed,
+                                 progress=False, log=lambda line: None)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return metrics["timing"]

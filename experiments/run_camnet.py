@@ -51,8 +51,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from fer_tf.errors import FerTfError
-    from fer_tf.papers.camnet.experiment import (ALL_MODELS, SETTINGS, planned_runs,
-                                                 run_experiment)
+    from fer_tf.papers.camnet.experiment import ALL_MODELS, SETTINGS, planned_runs, run
 
     dataset, settings, weights, out = resolve_fer2013_run(
         args, SETTINGS, "camnet", n_views=args.views, optimizers=_names(args.optimizers),
@@ -66,9 +65,8 @@ def main(argv=None):
     try:
         print("runs: " + ", ".join(f"{m} with {o}" for m, o in planned_runs(settings)),
               flush=True)
-        metrics = run_experiment(out, dataset, args.data_dir, settings, weights=weights,
-                                 seed=args.seed, overwrite=args.overwrite,
-                                 resume=args.resume)
+        metrics = run(settings, out, dataset=dataset, data_dir=args.data_dir, weights=weights,
+                      seed=args.seed, overwrite=args.overwrite, resume=args.resume)
     except FerTfError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

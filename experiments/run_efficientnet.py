@@ -64,7 +64,7 @@ def main(argv=None):
     args = parse_args(argv)
     from fer_tf.errors import FerTfError
     from fer_tf.evaluation.metrics import wilson_text
-    from fer_tf.papers.efficientnet.experiment import SETTINGS, run_experiment
+    from fer_tf.papers.efficientnet.experiment import SETTINGS, run
     from fer_tf.models.efficientnet.presets import TABLE_II
     from fer_tf.training.precision import choose_precision
 
@@ -92,10 +92,9 @@ def main(argv=None):
              if settings.max_train_images else "")
           + (", resuming" if args.resume else ""), flush=True)
     try:
-        metrics = run_experiment(out, dataset, args.data_dir, settings, weights=weights,
-                                 seed=args.seed, data_path=args.data_path,
-                                 overwrite=args.overwrite, precision=precision,
-                                 resume=args.resume)
+        metrics = run(settings, out, dataset=dataset, data_dir=args.data_dir, weights=weights,
+                      seed=args.seed, data_path=args.data_path, overwrite=args.overwrite,
+                      precision=precision, resume=args.resume)
     except FerTfError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ Wiring only: everything lives in fer_tf.papers.pathnet and fer_tf.models.pathnet
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -75,6 +76,12 @@ def parse_args(argv=None):
     p.add_argument("--baseline-epochs", type=int,
                    help="fine-tune each Table I baseline for this many epochs (default: "
                         "TABLE_I_RECIPE's 10; --smoke: 1); results.md states it")
+    p.add_argument("--precision", default="auto", choices=("auto", "float32"),
+                   help="compute precision (default auto: the paper's float32, on a GPU and "
+                        "on a CPU; bfloat16 and float16 are not offered: the path trainer "
+                        "trains the raw float32 module weights in its own compiled loop, "
+                        "which a Keras dtype policy does not reach); config.json and "
+                        "metrics.json record the choice and its reason")
     p.add_argument("--cache-dir", help="face-crop cache for real data")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--resume", action="store_true", help="skip experiments already done")
@@ -94,12 +101,8 @@ def main(argv=None):
         os.environ["FER_TF_OFFLINE"] = "1"
     from fer_tf.errors import FerTfError
     from fer_tf.papers.pathnet.baselines import TABLE_I_BACKBONES as BACKBONES
-    from fer_tf.models.pathnet import PAPER, SMOKE
     from fer_tf.papers.pathnet import experiment as exp
 
-    faces = exp.FaceSettings(crop_size=8 if args.smoke else args.crop_size, every=args.every,
-                             max_frames=args.max_frames)
-    synthetic = exp.SMOKE_VIDEOS if args.smoke else exp.SyntheticVideoSettings()
     baselines = ()
     if args.baselines:
         baselines = tuple(BACKBONES) if args.baselines == "all" else tuple(
@@ -107,19 +110,26 @@ def main(argv=None):
     data = "synthetic" if args.savee is None else "real"
     out = args.out or os.path.join("runs", f"pathnet-{data}{'-smoke' if args.smoke else ''}")
     try:
-        config = SMOKE if args.smoke else PAPER
+        settings = exp.SETTINGS["smoke" if args.smoke else "cpu" if data == "synthetic"
+                                else "paper"]
+        config = settings.pathnet
         if args.generations:
             config = config.replace(generations=args.generations)
         if args.epochs_per_path is not None:
             config = config.replace(epochs_per_path=args.epochs_per_path)
-        exp.run(out, savee_dir=args.savee, enterface_dir=args.enterface, config=config,
-                faces=faces, synthetic=synthetic, folds=args.folds, iterations=args.iterations,
-                seed=args.seed, seeds=args.seeds, experiments=tuple(args.experiments.split(",")),
-                baselines=baselines, baseline_weights=args.baseline_weights,
-                baseline_epochs=(1 if args.smoke and args.baseline_epochs is None
-                                 else args.baseline_epochs),
-                overwrite=args.overwrite, resume=args.resume, cache_dir=args.cache_dir,
-                progress=not args.smoke)
+        faces = dataclasses.replace(settings.faces, every=args.every,
+                                    max_frames=args.max_frames,
+                                    **({} if args.smoke else {"crop_size": args.crop_size}))
+        settings = dataclasses.replace(
+            settings, pathnet=config, faces=faces, precision=args.precision,
+            iterations=args.iterations or settings.iterations,
+            baseline_epochs=(settings.baseline_epochs if args.baseline_epochs is None
+                             else args.baseline_epochs))
+        exp.run(settings, out, savee_dir=args.savee, enterface_dir=args.enterface,
+                folds=args.folds, seed=args.seed, seeds=args.seeds,
+                experiments=tuple(args.experiments.split(",")), baselines=baselines,
+                baseline_weights=args.baseline_weights, overwrite=args.overwrite,
+                resume=args.resume, cache_dir=args.cache_dir, progress=not args.smoke)
     except FerTfError as e:
         print(f"run_pathnet: error: {e}", file=sys.stderr)
         return 2

@@ -2,8 +2,8 @@
 scripts (`experiments/run_efficientnet.py`, `experiments/run_camnet.py`).
 
 Both train on FER2013 with `--data-dir` (the paper's budget) or on the
-embedded faces (`--dataset synthetic`, a stated CPU budget; `--smoke` for
-CI), and override single fields of the chosen `Settings`.
+embedded faces (`--dataset synthetic`, the stated "cpu" budget; `--smoke`
+for CI), and override single fields of the chosen `Settings`.
 """
 
 import dataclasses
@@ -42,12 +42,12 @@ def add_fer2013_arguments(parser, name, paper, weights_help):
 def resolve_fer2013_run(args, settings_table, name, **changes):
     """(dataset, settings, weights, out) from the shared flags: FER2013 when
     `--data-dir` is given (the "paper" budget), else the embedded faces
-    ("synthetic", or "smoke"); the flags and `changes` (None: keep) override
+    (the "cpu" budget, or "smoke"); the flags and `changes` (None: keep) override
     single fields. Sets FER_TF_OFFLINE for `--offline`."""
     if args.offline:
         os.environ[OFFLINE_VARIABLE] = "1"
     dataset = args.dataset or ("fer2013" if args.data_dir and not args.smoke else "synthetic")
-    budget = "smoke" if args.smoke else ("paper" if dataset == "fer2013" else "synthetic")
+    budget = "smoke" if args.smoke else ("paper" if dataset == "fer2013" else "cpu")
     changes = {"input_size": args.input_size, "epochs": args.epochs,
                "batch_size": args.batch_size, "max_train_images": args.max_train_images,
                "precision": args.precision, "run_eagerly": args.run_eagerly or None,

@@ -127,21 +127,21 @@ def _script():
     (False, ["--no-mixed-precision"], "float32", False),
 ])
 def test_script_picks_the_precision_by_device(monkeypatch, capsys, gpu, flags, policy, warns):
-    # The device is injected and run_experiment replaced: nothing trains, nothing is timed.
+    # The device is injected and run replaced: nothing trains, nothing is timed.
     from fer_tf.papers.efficientnet import experiment
     from fer_tf.training import precision
 
     monkeypatch.setattr(precision, "gpu_available", lambda: gpu)
     seen = {}
 
-    def fake_run(out, dataset, data_dir, settings, **kwargs):
+    def fake_run(settings, out, **kwargs):
         seen.update(kwargs, settings=settings)
         part = {"accuracy": 0.5, "num_samples": 4, "macro_f1": 0.4}
         return dict(part, test_split="PrivateTest", epochs_run=1, train_seconds=0.0,
                     precision=kwargs["precision"].policy,
                     paper_test_set=dict(part, test_split="PublicTest + PrivateTest"))
 
-    monkeypatch.setattr(experiment, "run_experiment", fake_run)
+    monkeypatch.setattr(experiment, "run", fake_run)
     assert _script().main(["--smoke", "--out", "unused"] + flags) == 0
     out, err = capsys.readouterr()
     assert seen["precision"].policy == policy
@@ -157,20 +157,20 @@ def test_script_refuses_contradicting_precision_flags(capsys):
 
 
 def test_script_passes_resume_patience_and_precise_bn(monkeypatch, capsys):
-    # run_experiment replaced: only the wiring of the flags into it is under test
+    # run replaced: only the wiring of the flags into it is under test
     # (resume itself: tests/papers/efficientnet/test_resume.py).
     from fer_tf.papers.efficientnet import experiment
 
     seen = {}
 
-    def fake_run(out, dataset, data_dir, settings, **kwargs):
+    def fake_run(settings, out, **kwargs):
         seen.update(kwargs, settings=settings)
         part = {"accuracy": 0.5, "num_samples": 4, "macro_f1": 0.4}
         return dict(part, test_split="PrivateTest", epochs_run=1, train_seconds=0.0,
                     precision="float32",
                     paper_test_set=dict(part, test_split="PublicTest + PrivateTest"))
 
-    monkeypatch.setattr(experiment, "run_experiment", fake_run)
+    monkeypatch.setattr(experiment, "run", fake_run)
     flags = ["--smoke", "--out", "unused", "--precision", "float32"]
     assert _script().main(flags + ["--resume", "--patience", "0",
                                    "--precise-bn-batches", "16"]) == 0

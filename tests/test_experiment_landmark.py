@@ -18,6 +18,14 @@ def test_run_landmark_ensemble_smoke_writes_the_papers_outputs(tmp_path, capsys)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["networks"]) == {"baseline", "el"} and metrics["folds"] == [1]
+    # Issue 23: --precision auto is float32 without a GPU (a smoke run is too short to
+    # measure bfloat16), recorded with its reason in config.json and metrics.json.
+    config = json.loads((out / "config.json").read_text())
+    for record in (metrics["precision"], config["precision"]):
+        assert record["requested"] == "auto" and record["precision"] == "float32"
+        assert record["policy"] == "float32" and not record["gpu"] and record["reason"]
+    assert config["budget"]["precision"] == "auto"
+    assert "landmark ensemble: precision float32 (auto: no GPU found" in proc.stdout
     el = metrics["networks"]["el"]
     assert list(el["members"]) == ["eyebrows", "eyes"]          # smoke: two members
     assert np.asarray(el["confusion_matrix"]).sum() == metrics["split_sizes"]["1"]["test"]
@@ -84,6 +92,37 @@ def test_landmark_notebook_runs_in_smoke_mode():
     outputs, text = execute_notebook("landmark_part_ensemble.ipynb")
     assert "el: ensemble accuracy" in text and "1,647,480 parameters" in text
     assert "Table I" in str(outputs)
+
+
+def test_run_landmark_ensemble_explicit_precision_on_a_cpu(tmp_path, capsys):
+    """Issue 23: --precision bfloat16 trains every member under mixed_bfloat16;
+    float16 on a CPU prints the choice's one-line warning before anything
+    trains (checked on the choice the script's run makes: an emulated float16
+    smoke run takes half a minute)."""
+    script = _script()
+    out = tmp_path / "bfloat16"
+    assert script.main(["--smoke", "--networks", "baseline", "--precision", "bfloat16",
+                        "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["precision"]["precision"] == "bfloat16"
+    assert config["precision"]["policy"] == "mixed_bfloat16"
+    assert "landmark ensemble: precision mixed_bfloat16 (requested; no GPU found)" in printed
+    assert "warning:" not in printed
+    ensemble = keras.saving.load_model(out / "baseline" / "folds" / "1" / "ensemble.keras")
+    layers = ensemble.members[0]._flatten_layers()
+    assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in layers}
+
+    from fer_tf.papers.landmark_ensemble import experiment as exp
+
+    args = script.parse_args(["--smoke", "--precision", "float16"])
+    settings = exp.settings_for("synthetic", smoke=True, precision=args.precision)
+    choice = exp.run_precision(settings, ("baseline",), "synthetic", 8, (32, 32, 3), 48)
+    printed = capsys.readouterr().out.splitlines()
+    assert choice.precision == "float16" and choice.loss_scaling
+    assert printed == [choice.warning,
+                       "landmark ensemble: precision mixed_float16 (requested; no GPU found)"]
+    assert choice.warning.startswith("warning: --precision float16 on a CPU")
 
 
 def _script():

@@ -37,6 +37,12 @@ def test_run_pathnet_smoke_writes_the_papers_outputs(tmp_path):
     assert set(metrics["experiments"]) == {"savee_to_savee", "enterface_to_enterface",
                                            "savee_to_enterface"}
     assert metrics["n"] == 1 and metrics["seeds"] == [0] and metrics["folds"] == [0]
+    # Issue 23: --precision auto is the paper's float32 (no GPU here), recorded with its reason.
+    config = json.loads((out / "config.json").read_text())
+    for record in (metrics["precision"], config["precision"]):
+        assert record["requested"] == "auto" and record["precision"] == "float32"
+        assert record["policy"] == "float32" and record["reason"]
+    assert "pathnet: precision float32 (auto: " in proc.stdout
     for name, m in metrics["experiments"].items():
         for role in ("transfer", "scratch"):
             for metric in ("train_accuracy", "test_accuracy", "test_video_accuracy"):
@@ -107,6 +113,23 @@ def test_run_pathnet_bad_input_is_one_clear_message(tmp_path):
     assert proc.returncode == 2
     assert "none" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "p").exists(), "nothing written half-way"
+
+
+def test_run_pathnet_precision_other_than_float32_is_refused(tmp_path):
+    """PathNet's trainer computes in float32 only: --precision takes auto and
+    float32, and bfloat16 / float16 are one argparse line naming them."""
+    for precision in ("float16", "bfloat16"):
+        proc = _run(["experiments/run_pathnet.py", "--smoke", "--precision", precision,
+                     "--out", str(tmp_path / precision)])
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert "--precision" in proc.stderr and "'auto', 'float32'" in proc.stderr
+        assert not (tmp_path / precision).exists()
+    from fer_tf.errors import ConfigError
+    from fer_tf.papers.pathnet.experiment import run_precision
+
+    assert run_precision("float32").to_dict()["policy"] == "float32"
+    with pytest.raises(ConfigError, match="float32 only"):
+        run_precision("float16")
 
 
 def test_run_pathnet_video_without_any_face_is_a_clear_error(tmp_path):

@@ -83,7 +83,9 @@ def _patched(target, output_layer, delta, store):
     def call(*args, **kwargs):
         activations = original_call(*args, **kwargs)
         store["A"] = activations
-        return activations + delta
+        # A mixed-precision model (mixed_bfloat16 / mixed_float16) computes A in
+        # its compute dtype; delta stays float32, its gradient flows through the cast.
+        return activations + keras.ops.cast(delta, activations.dtype)
 
     saved = None
     object.__setattr__(target, "call", call)
@@ -139,7 +141,7 @@ def _scores_and_gradients(model, target, output_layer, image, class_index):
                 scores = _class_scores(model(image, training=False))
             chosen = _pick(scores, class_index)
         grads = tape.gradient(chosen, delta)
-        return (np.asarray(store["A"]), np.asarray(scores), np.asarray(grads))
+        return tuple(np.asarray(a).astype(np.float32) for a in (store["A"], scores, grads))
     if backend == "jax":
         import jax
         import jax.numpy as jnp
@@ -152,7 +154,7 @@ def _scores_and_gradients(model, target, output_layer, image, class_index):
 
         (_, (activations, scores)), grads = jax.value_and_grad(forward, has_aux=True)(
             jnp.zeros(shape, jnp.float32))
-        return np.asarray(activations), np.asarray(scores), np.asarray(grads)
+        return tuple(np.asarray(a).astype(np.float32) for a in (activations, scores, grads))
     raise ConfigError(f"Grad-CAM runs under the TensorFlow or JAX backend, not {backend!r}.")
 
 

@@ -5,7 +5,7 @@ with test-time augmentation (Sec. 6.2.2) and Grad-CAM of CAMnet.
 Every table row is one training run of one model with one Table 6.3
 optimizer, trained by `presets.camnet_recipe` through `fit.train` as a
 sub-run; rows shared by several tables (CAMnet34 with RAdam is in 6.3, 6.4
-and 6.5) are trained once. Run folder of `run_experiment`:
+and 6.5) are trained once. Run folder of `run(settings, out, ...)`:
 
     config.json                 dataset, splits, settings, the runs
     members/<model>-<optimizer>/ one run: checkpoints/best.keras,
@@ -105,14 +105,14 @@ class Settings:
     augment: bool = True
 
 
-#: The thesis' budget, the synthetic CPU run (under 20 minutes on 2 cores)
+#: The thesis' budget, the CPU run on the embedded faces (under 20 minutes on 2 cores)
 #: and CI's seconds-long smoke run.
 SETTINGS = {
     "paper": Settings(),
-    "synthetic": Settings(input_size=32, epochs=8, batch_size=32, n_views=5,
-                          models=("camnet34", "resnet34", "se_resnet34", "densenet121"),
-                          optimizers=("radam", "adam"),
-                          synthetic={"num_subjects": 20, "images_per_class": 6, "size": 32}),
+    "cpu": Settings(input_size=32, epochs=8, batch_size=32, n_views=5,
+                    models=("camnet34", "resnet34", "se_resnet34", "densenet121"),
+                    optimizers=("radam", "adam"),
+                    synthetic={"num_subjects": 20, "images_per_class": 6, "size": 32}),
     "smoke": Settings(input_size=32, epochs=1, batch_size=16, n_views=2,
                       models=("camnet34",), optimizers=("radam",),
                       synthetic={"num_subjects": 4, "images_per_class": 1, "size": 32},
@@ -354,11 +354,11 @@ def gradcam_figure(run, sub, images, class_names, count=3):
     return paths
 
 
-def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["synthetic"],
-                   weights="random", seed=0, overwrite=False, resume=False, verbose="auto",
-                   progress=True):
-    """Trains every planned run, evaluates them and the ensemble, and writes
-    Tables 6.3-6.6 (`fer_tf.papers.camnet.report`). Returns metrics.json."""
+def run(settings, out, dataset="synthetic", data_dir=None, weights="random", seed=0,
+        overwrite=False, resume=False, verbose="auto", progress=True):
+    """Trains every planned run of `settings` (a `Settings`, `SETTINGS`) into
+    the run folder `out`, evaluates them and the ensemble, and writes Tables
+    6.3-6.6 (`fer_tf.papers.camnet.report`). Returns metrics.json."""
     runs = planned_runs(settings)
     train, val, test = train_select_report(dataset, data_dir, seed, settings.max_train_images,
                                            settings.synthetic, progress)

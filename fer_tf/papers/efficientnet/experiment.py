@@ -1,6 +1,6 @@
 """The EfficientNet-B0 FER paper's experiment: data -> Table I recipe -> fit.train -> report.
 
-`run_experiment` trains `efficientnet_b0` by `presets.table_i_recipe` on
+`run(settings, out, ...)` trains `efficientnet_b0` by `presets.table_i_recipe` on
 FER2013 (train Training, select on PublicTest) or on the embedded synthetic
 faces, and writes the run folder: `config.json` (recipe, splits, settings,
 precision), `history.csv`, `checkpoints/best.keras`, `metrics.json`,
@@ -27,7 +27,7 @@ Two data paths, one recipe:
   inference, where the images already have the input size), so nothing imports
   TensorFlow.
 
-Resume: `run_experiment(resume=True)` (`--resume`) continues an interrupted
+Resume: `run(settings, out, resume=True)` (`--resume`) continues an interrupted
 run folder. `fit.train` backs the training state up every
 `fit.CHECKPOINT_INTERVAL_S` seconds, so an interruption redoes at most that
 much; the data, weights, seed and input size must be those of the
@@ -97,10 +97,10 @@ class Settings:
     run_eagerly: bool = False
 
 
-#: The budgets the script offers: the paper's, the synthetic CPU run (about
+#: The budgets the script offers: the paper's, the CPU run on the embedded faces (about
 #: 10 minutes on 2 cores) and the seconds-long smoke run of CI.
 #:
-#: The synthetic run trains from random weights (the machine has no
+#: The CPU run (`--dataset synthetic`) trains from random weights (the machine has no
 #: ImageNet file) at the faces' own 48 px, for Table I's 60 epochs, with
 #: changes its report states. Zero-init: with Keras' default initialisation
 #: the network stayed at chance training accuracy for its first 20 epochs
@@ -116,9 +116,9 @@ class Settings:
 #: mixed_float16 on a GPU.
 SETTINGS = {
     "paper": Settings(),
-    "synthetic": Settings(input_size=48, epochs=60, batch_size=16,
-                          synthetic={"num_subjects": 24, "images_per_class": 6, "size": 48},
-                          patience=None, precise_bn_batches=8, zero_init=True),
+    "cpu": Settings(input_size=48, epochs=60, batch_size=16,
+                    synthetic={"num_subjects": 24, "images_per_class": 6, "size": 48},
+                    patience=None, precise_bn_batches=8, zero_init=True),
     "smoke": Settings(input_size=32, epochs=1, batch_size=16,
                       synthetic={"num_subjects": 4, "images_per_class": 2, "size": 32},
                       zero_init=True),
@@ -233,17 +233,17 @@ def check_resume(previous, config):
                           "its training state is gone; start a new --out.")
 
 
-def run_experiment(out, dataset="synthetic", data_dir=None, settings=SETTINGS["synthetic"],
-                   weights="random", seed=0, data_path="auto", overwrite=False,
-                   verbose="auto", progress=True, precision=None, resume=False):
+def run(settings, out, dataset="synthetic", data_dir=None, weights="random", seed=0,
+        data_path="auto", overwrite=False, verbose="auto", progress=True, precision=None,
+        resume=False):
     """Trains and reports one run; returns its metrics: the report split's
     (PrivateTest) at the top level, the paper's test set (PublicTest +
     PrivateTest, `paper_test_set_name`) under "paper_test_set".
 
     Args:
+        settings: a `Settings` (budget, input size, precision; `SETTINGS`).
         out: the run folder.
         dataset: "fer2013" (with `data_dir`) or "synthetic".
-        settings: a `Settings` (budget, input size, precision).
         weights: "imagenet", "random" or a weights file (the backbone's).
         seed: int. data subset, initialisation, shuffles, augmentation.
         data_path: "auto", "tfdata" or "numpy" (see the module docstring).

@@ -3,7 +3,7 @@ by their Sec. III-D2 recipes under each dataset's protocol, evaluated by the
 ensemble policy (Eq. 4), with the Sec. V-B landmark study, Grad-CAM figures
 (Fig. 11) and the cross-dataset test (Table III).
 
-Run folder of `run_experiment`:
+Run folder of `run(settings, out, ...)`:
 
     config.json                the dataset, protocol, budgets, preprocessing
     <network>/folds/<k>/       one fold of one network (k is 1-based)
@@ -22,7 +22,7 @@ paper does (nine folds, nine subjects, all of SFEW Train), for the Sec.
 III-D3 epoch budget of each stage, keeping the last weights; the paper's
 "stop when the validation loss saturates" names no validation set, so a
 validation split (and early stopping on it) is an option,
-`Budget.val_fraction` (`--val-fraction`).
+`Settings.val_fraction` (`--val-fraction`).
 
 Preprocessing (Sec. III-A/B; `fer_tf.papers.landmark_ensemble.data`): grey
 face crops with CLAHE and dlib's 68 landmarks, scaled to [-1, 1] by the
@@ -46,25 +46,18 @@ from fer_tf.models.saving import load_model
 from fer_tf.papers.landmark_ensemble import report
 from fer_tf.papers.landmark_ensemble.data import CLASSES, DATASETS, load_data  # noqa: F401
 from fer_tf.training import fit, runner
-
-#: `--dataset synthetic`: CK+'s eight classes rendered with exact landmarks,
-#: split by held-out subjects, at the reduced budget the script states:
-#: a tenth of the CK+ epochs (Baseline 40; head 3, fine-tuning 27) and 60
-#: landmark epochs run in full (see `Budget`), about 17 min on 2 cores.
-SYNTHETIC = {"num_subjects": 12, "images_per_class": 5, "input_size": 48,
-             "epochs_scale": 0.1, "landmark_epochs": 60}
-#: `--smoke`: every step of the real run, in seconds.
-SMOKE = {"num_subjects": 4, "images_per_class": 2, "input_size": 32, "epochs_scale": 0.0,
-         "members": 2}
-
+from fer_tf.training.precision import choose_run_precision, dtype_policy
 
 @dataclasses.dataclass(frozen=True)
-class Budget:
-    """What one run trains: image side, epoch scale of the paper's budgets
-    (Sec. III-D3; at least one epoch per stage), class-balanced batches, the
-    members per network (the paper's five; `--smoke` trains the first two),
-    optionally the landmark stage's own epoch budget, and the share of the
-    training subjects held out for validation.
+class Settings:
+    """One budget of the experiment (`SETTINGS`): what one run trains: image
+    side, epoch scale of the paper's budgets (Sec. III-D3; at least one epoch
+    per stage), class-balanced batches, the members per network (the paper's
+    five; `--smoke` trains the first two), optionally the landmark stage's
+    own epoch budget, the share of the training subjects held out for
+    validation, the compute precision (`precision`: "auto", "float32",
+    "bfloat16" or "float16"; see `run_precision`) and the size of the embedded faces `--dataset
+    synthetic` draws (`synthetic`: num_subjects, images_per_class).
 
     `val_fraction` 0 (the default) trains on the protocol's whole training
     part, like the paper, each stage for its full budget with its last
@@ -90,6 +83,23 @@ class Budget:
     members: int = 5
     landmark_epochs: int = None
     val_fraction: float = 0.0
+    precision: str = "auto"
+    synthetic: dict = dataclasses.field(default_factory=dict)
+
+
+#: The budgets: the paper's (160 px, Sec. III-D3 epochs, the whole training
+#: part; real data), "cpu" for `--dataset synthetic` (CK+'s eight classes
+#: rendered with exact landmarks, split by held-out subjects, at the reduced
+#: budget the script states: a tenth of the CK+ epochs (Baseline 40; head 3,
+#: fine-tuning 27) and 60 landmark epochs run in full, about 17 min on 2
+#: cores) and "smoke" (`--smoke`: every step of the real run, in seconds).
+SETTINGS = {
+    "paper": Settings(input_size=presets.INPUT_SHAPE[0], epochs_scale=1.0),
+    "cpu": Settings(input_size=48, epochs_scale=0.1, landmark_epochs=60,
+                    synthetic={"num_subjects": 12, "images_per_class": 5}),
+    "smoke": Settings(input_size=32, epochs_scale=0.0, members=2,
+                      synthetic={"num_subjects": 4, "images_per_class": 2}),
+}
 
 
 def _sub(run, *parts):
@@ -102,25 +112,25 @@ def member_names(network):
     return list(parts) if network == "el" else [f"member_{i}" for i in range(len(parts))]
 
 
-def member_recipe(network, dataset, part, budget):
-    """Sec. III-D1 (Baseline) or III-D2 (FTL, EL) at the budget's scale."""
+def member_recipe(network, dataset, part, settings):
+    """Sec. III-D1 (Baseline) or III-D2 (FTL, EL) at the settings' scale."""
     key = dataset if dataset in presets.EPOCHS else "ckplus"
     recipe = (presets.direct_recipe(key) if network == "baseline"
               else presets.three_stage_recipe(key, part))
-    scale = float(budget.epochs_scale)
+    scale = float(settings.epochs_scale)
 
     def scaled(epochs):
         return max(1, int(round(epochs * scale)))
 
     if recipe.stages:
-        stages = tuple(dataclasses.replace(s, epochs=int(budget.landmark_epochs), patience=0)
-                       if s.name == "landmarks" and budget.landmark_epochs
+        stages = tuple(dataclasses.replace(s, epochs=int(settings.landmark_epochs), patience=0)
+                       if s.name == "landmarks" and settings.landmark_epochs
                        else dataclasses.replace(s, epochs=scaled(s.epochs))
                        for s in recipe.stages)
         recipe = recipe.replace(stages=stages, epochs=sum(s.epochs for s in stages))
     else:
         recipe = recipe.replace(epochs=scaled(recipe.epochs))
-    return recipe.replace(class_balanced=bool(budget.class_balanced))
+    return recipe.replace(class_balanced=bool(settings.class_balanced))
 
 
 def _inputs(records, input_shape):
@@ -182,24 +192,49 @@ def landmark_errors(before, after, images, records, part):
     return errors, points[0] * scale, points[1] * scale
 
 
-def train_network(network, fold_run, train, val, test, input_shape, dataset, budget, seed,
-                  verbose="auto"):
+def run_precision(settings, networks, dataset, num_classes, input_shape, num_train):
+    """The run's `PrecisionChoice` (`fer_tf.training.precision`), one for
+    every member: "auto" is the paper's float32 on a GPU (it names no mixed
+    precision) and on a CPU float32 or bfloat16, whichever trains the first
+    network's first sub-network faster (measured only for runs of at least
+    `MEASURE_MIN_STEPS` steps), never float16; an explicit precision is kept,
+    float16 on a CPU with a one-line warning. Printed before anything trains."""
+    part = presets.NETWORKS[networks[0]][0]
+    recipes = [member_recipe(n, dataset, presets.NETWORKS[n][0], settings) for n in networks]
+    steps = max(r.epochs * -(-int(num_train) // r.batch_size) for r in recipes)
+    batch_size = recipes[0].batch_size
+    choice = choose_run_precision(
+        settings.precision, lambda: landmark_subnetwork(num_classes, part, input_shape),
+        batch_size, steps, gpu_precision="float32",
+        key=f"landmark subnetwork {part or 'baseline'} {'x'.join(map(str, input_shape))} "
+            f"batch {batch_size}")
+    if choice.warning:
+        print(choice.warning, flush=True)
+    print(f"landmark ensemble: {choice.describe()}", flush=True)
+    return choice
+
+
+def train_network(network, fold_run, train, val, test, input_shape, dataset, settings, seed,
+                  verbose="auto", choice=None):
     """Trains the five members of `network` on one fold (members as sub-runs)
-    and evaluates their Eq. 4 ensemble on `test`. Returns the fold's result."""
-    names = member_names(network)[:budget.members]
+    and evaluates their Eq. 4 ensemble on `test` under the precision `choice`
+    (None: float32). Returns the fold's result."""
+    names = member_names(network)[:settings.members]
     parts = dict(zip(names, presets.NETWORKS[network]))
     num_classes = train.num_classes
 
     def train_member(name, member_run):
         member_seed = seed + 1000 * names.index(name)
         fit.set_seed(member_seed)
-        recipe = member_recipe(network, dataset, parts[name], budget)
+        recipe = member_recipe(network, dataset, parts[name], settings)
         train_ds, val_ds = _pipelines(recipe, train, val, input_shape, member_seed)
         start = time.time()
-        _, history = fit.train(
-            lambda: landmark_subnetwork(num_classes, parts[name], input_shape,
-                                        name=f"{network}_{name}"),
-            train_ds, val_ds, member_run, recipe, verbose=verbose)
+        with dtype_policy(choice.policy if choice else "float32"):
+            _, history = fit.train(
+                lambda: landmark_subnetwork(num_classes, parts[name], input_shape,
+                                            name=f"{network}_{name}"),
+                train_ds, val_ds, member_run, recipe, verbose=verbose,
+                mixed_precision=bool(choice and choice.loss_scaling))
         plot_history(history, member_run.file("plots", "learning_curves.png"),
                      title=f"{network} {name}")
         return {"epochs_run": len(history.get("epoch", [])), "seed": member_seed,
@@ -278,34 +313,31 @@ def fold_numbers(records, dataset, folds, seed=0):
     return chosen
 
 
-def default_budget(dataset, smoke=False, input_size=None, epochs_scale=None,
-                   class_balanced=False, landmark_epochs=None, val_fraction=None):
-    """The paper's budget (160 px, Sec. III-D3 epochs, the whole training
-    part) for real data, the stated reduced one for the embedded data and
-    `--smoke`, with overrides."""
-    base = SMOKE if smoke else SYNTHETIC if dataset == "synthetic" else {
-        "input_size": presets.INPUT_SHAPE[0], "epochs_scale": 1.0}
-    return Budget(input_size=int(input_size or base["input_size"]),
-                  epochs_scale=float(base["epochs_scale"] if epochs_scale is None
-                                     else epochs_scale),
-                  class_balanced=bool(class_balanced), members=int(base.get("members", 5)),
-                  landmark_epochs=landmark_epochs or base.get("landmark_epochs"),
-                  val_fraction=float(val_fraction or 0.0))
+def settings_for(dataset, smoke=False, input_size=None, epochs_scale=None,
+                 class_balanced=False, landmark_epochs=None, val_fraction=None, precision=None):
+    """The `SETTINGS` budget of `dataset`: "paper" for real data, "cpu" for the
+    embedded data, "smoke" with `smoke`; the arguments (None: keep) override
+    single fields."""
+    base = SETTINGS["smoke" if smoke else "cpu" if dataset == "synthetic" else "paper"]
+    changes = {"input_size": input_size, "epochs_scale": epochs_scale,
+               "landmark_epochs": landmark_epochs, "precision": precision}
+    return dataclasses.replace(
+        base, class_balanced=bool(class_balanced), val_fraction=float(val_fraction or 0.0),
+        **{k: v for k, v in changes.items() if v is not None})
 
 
-def run_experiment(dataset, out, data_dir=None, networks=("baseline", "ftl", "el"),
-                   folds="all", budget=None, seed=0, smoke=False, overwrite=False,
-                   resume=False, cross=None, cache_dir=None, verbose="auto", progress=True,
-                   sfew_split_train=None):
+def run(settings, out, dataset="synthetic", data_dir=None, networks=("baseline", "ftl", "el"),
+        folds="all", seed=0, overwrite=False, resume=False, cross=None, cache_dir=None,
+        verbose="auto", progress=True, sfew_split_train=None):
     """Runs the Sec. IV protocol of `dataset` for `networks` into `out`.
 
     Args:
-        dataset: "ckplus", "jaffe", "sfew" or "synthetic".
+        settings: `Settings`, the budget (`SETTINGS[...]` or `settings_for`).
+        dataset: "ckplus", "jaffe", "sfew" or "synthetic" (its size:
+            `settings.synthetic`).
         data_dir: the dataset's published layout (real datasets).
         networks: any of "baseline", "ftl", "el".
         folds: "all" or 1-based fold numbers of the protocol.
-        budget: `Budget` (None: `default_budget(dataset, smoke)`).
-        smoke: the embedded data at its smallest (`SMOKE`).
         cross: {test dataset: data_dir} evaluated with the fold-1 ensembles
             (Table III: SFEW Train -> CK+ without contempt, -> JAFFE).
         overwrite, resume: see `RunFolder`; finished members and folds are
@@ -318,12 +350,11 @@ def run_experiment(dataset, out, data_dir=None, networks=("baseline", "ftl", "el
     unknown = sorted(set(networks) - set(presets.NETWORKS))
     if unknown or not networks:
         raise ConfigError(f"--networks takes baseline, ftl, el; got {list(networks)}.")
-    budget = budget or default_budget(dataset, smoke)
-    input_shape = (budget.input_size, budget.input_size, 3)
-    synthetic = SMOKE if smoke else SYNTHETIC
+    input_shape = (settings.input_size, settings.input_size, 3)
+    synthetic = settings.synthetic
     fit.set_seed(seed)
     start = time.time()
-    records, stats = load_data(dataset, data_dir, budget.input_size, seed, synthetic,
+    records, stats = load_data(dataset, data_dir, settings.input_size, seed, synthetic,
                                cache_dir=cache_dir, progress=progress,
                                sfew_split_train=sfew_split_train)
     protocol = "synthetic" if dataset == "synthetic" else dataset
@@ -331,30 +362,32 @@ def run_experiment(dataset, out, data_dir=None, networks=("baseline", "ftl", "el
     split_sizes = {}
     for k in chosen:
         train, val, test = runner.split_records(records, protocol, k - 1, seed,
-                                                val_fraction=budget.val_fraction)
+                                                val_fraction=settings.val_fraction)
         split_sizes[str(k)] = {"train": len(train), "val": 0 if val is None else len(val),
                                "test": len(test)}
     stopping = runner.stopping_rule(max(v["val"] for v in split_sizes.values()),
                                     presets.PATIENCE)
+    choice = run_precision(settings, networks, dataset, records.num_classes, input_shape,
+                           max(v["train"] for v in split_sizes.values()))
     cross_records = {}
     for other, other_dir in (cross or {}).items():
         # Table III: only the classes the training set has (CK+ drops contempt).
-        cross_records[other] = load_data(other, other_dir, budget.input_size, seed,
+        cross_records[other] = load_data(other, other_dir, settings.input_size, seed,
                                          cache_dir=cache_dir, class_names=records.class_names,
                                          progress=progress)
     run = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
     config = {"dataset": dataset, "data_dir": data_dir and os.path.abspath(data_dir),
-              "networks": list(networks), "folds": chosen, "seed": seed, "smoke": smoke,
+              "networks": list(networks), "folds": chosen, "seed": seed,
               "sfew_split_train": sfew_split_train,
               "protocol": runner.DATASET_PROTOCOLS[protocol][0],
-              "budget": dataclasses.asdict(budget), "stopping": stopping,
-              "input_shape": list(input_shape),
+              "budget": dataclasses.asdict(settings), "stopping": stopping,
+              "precision": choice.to_dict(), "input_shape": list(input_shape),
               "class_names": list(records.class_names), "normalization": "symmetric",
               "synthetic": synthetic if dataset == "synthetic" else None,
               "preprocessing": {k: v for k, v in stats.items() if k != "missing"},
               "missed_faces": stats.get("missing", []),
               "cross": {k: os.path.abspath(v) for k, v in (cross or {}).items()},
-              "recipes": {n: member_recipe(n, dataset, presets.NETWORKS[n][0], budget).to_dict()
+              "recipes": {n: member_recipe(n, dataset, presets.NETWORKS[n][0], settings).to_dict()
                           for n in networks}}
     run.write_config(config)
     results = {}
@@ -363,9 +396,9 @@ def run_experiment(dataset, out, data_dir=None, networks=("baseline", "ftl", "el
 
         def train_fold(k, fold_run, network=network):
             train, val, test = runner.split_records(records, protocol, int(k) - 1, seed,
-                                                    val_fraction=budget.val_fraction)
+                                                    val_fraction=settings.val_fraction)
             return train_network(network, fold_run, train, val, test, input_shape, dataset,
-                                 budget, seed + int(k), verbose)
+                                 settings, seed + int(k), verbose, choice)
 
         results[network] = fit.run_subruns(net_run, "folds", chosen, train_fold)
     summary = {n: summarize_results([results[n][k] for k in chosen], records.class_names)
@@ -377,11 +410,11 @@ def run_experiment(dataset, out, data_dir=None, networks=("baseline", "ftl", "el
             n: summarize_results([evaluate_on(first[n], other_records, input_shape)],
                                  records.class_names) for n in networks}
     _, _, test = runner.split_records(records, protocol, chosen[0] - 1, seed,
-                                      val_fraction=budget.val_fraction)
+                                      val_fraction=settings.val_fraction)
     metrics = {"dataset": dataset, "networks": summary, "cross": cross_summary,
                "folds": chosen, "split_sizes": split_sizes, "stopping": stopping,
                "test_set": stats.get("test_set"),
-               "budget": dataclasses.asdict(budget),
+               "budget": dataclasses.asdict(settings), "precision": choice.to_dict(),
                "efficiency": report.efficiency_figures(records.num_classes, input_shape),
                "faces": {"images": stats.get("images"), "detected": stats.get("detected"),
                          "missed": len(stats.get("missing", [])),

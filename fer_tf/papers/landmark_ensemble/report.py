@@ -310,7 +310,10 @@ def write_report(run, metrics, config):
              + "; ".join(f"{n}: " + ", ".join(f"{s} {e}" for s, e in st)
                          for n, st in stages.items())
              + f"), class-balanced batches: {budget['class_balanced']}; "
-             f"{metrics['seconds']:.0f} s.", "",
+             f"{metrics['seconds']:.0f} s."
+             + (f" Precision: {metrics['precision']['policy']} "
+                f"({metrics['precision']['reason']})." if metrics.get("precision") else ""),
+             "",
              "FTL/EL head and fine-tuning epochs: Sec. III-D3 gives one budget for the two "
              "together and calls the head stage \"a few epochs\"; fer_tf gives the head "
              f"{presets.HEAD_SHARE:.0%} of it and fine-tuning the other "

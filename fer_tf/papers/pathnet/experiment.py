@@ -6,7 +6,7 @@ per destination dataset (`run_scratch`) and `run_transfer_experiment` per
 experiment -> metrics.json (means and 95% intervals over seeds x folds),
 results.md (tables beside the paper's numbers, see `results`), plots
 (Figs. 3-8) and timing.json. `experiments/run_pathnet.py` and the notebook
-only call `run`.
+only call `run(settings, out, ...)` with one of the `SETTINGS` budgets.
 
 Reproduction notes: the paper does not state its input size; crops are
 32x32 grey (D = 1024, the CIFAR-sized input of Fernando et al.'s PathNet
@@ -33,7 +33,7 @@ from fer_tf.errors import ConfigError, FerTfError
 from fer_tf.evaluation.report import RunFolder
 from fer_tf.io import atomic_write_json, atomic_write_text
 from fer_tf.data.seeds import derive_seed
-from fer_tf.models.pathnet.presets import PAPER
+from fer_tf.models.pathnet.presets import PAPER, SMOKE, PathNetConfig
 from fer_tf.models.pathnet.training import PathTrainer
 from fer_tf.models.pathnet.transfer import run_scratch, run_transfer_experiment
 from fer_tf.papers.pathnet import report as results_lib
@@ -42,12 +42,73 @@ from fer_tf.papers.pathnet.data import (SMOKE_VIDEOS, FaceSettings, SyntheticVid
                                        dataset_seed, features, fold_task,
                                        load_faces)
 from fer_tf.papers.pathnet.report import PAPER_RESULTS
+from fer_tf.training.precision import PrecisionChoice, dtype_policy, gpu_available
 
 #: (source dataset, destination dataset) of each experiment (Sec. IV-C).
 EXPERIMENTS = {
     "savee_to_savee": ("savee", "savee"),
     "enterface_to_enterface": ("enterface", "enterface"),
     "savee_to_enterface": ("savee", "enterface"),
+}
+
+
+#: What `precision` accepts here. The path trainer (`PathTrainer`) trains on
+#: the raw float32 module weights in its own compiled loop (packed kernels,
+#: float32 accuracy and loss arrays), not through the layers' dtype policy, so
+#: a bfloat16 or float16 policy would change only evaluation, not training:
+#: PathNet runs in float32, the paper's precision (it names no other).
+PRECISIONS = ("auto", "float32")
+
+
+def run_precision(requested="auto"):
+    """The run's `PrecisionChoice`: float32 for "auto" (the paper's precision,
+    on a GPU and on a CPU alike) and "float32"; anything else is a
+    ConfigError (see `PRECISIONS`)."""
+    requested = "auto" if requested is None else str(requested).lower()
+    if requested not in PRECISIONS:
+        raise ConfigError(f"PathNet precision must be one of {', '.join(PRECISIONS)}; got "
+                          f"{requested!r}: the path trainer computes in float32 only.")
+    gpu = gpu_available()
+    why = "auto: the paper's float32" if requested == "auto" else "requested"
+    return PrecisionChoice(requested, "float32",
+                           f"{why}; {'a GPU' if gpu else 'no GPU'} found; PathNet's path "
+                           "trainer computes in float32 only", gpu)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """One budget of the experiment (`SETTINGS`).
+
+    Args:
+        pathnet: `PathNetConfig`, the architecture and evolution budget
+            (`fer_tf.models.pathnet.presets.PAPER`, Sec. III-B, IV-C1).
+        faces: `FaceSettings`, how videos become inputs (crop side, frames).
+        synthetic: `SyntheticVideoSettings`, the size of the embedded videos
+            (used without --savee / --enterface).
+        iterations: int or None. source -> destination rounds (None:
+            `pathnet.iterations`, the paper's 4).
+        baseline_epochs: int or None. Table I baselines' epochs (None:
+            `TABLE_I_RECIPE`'s 10).
+        precision: "auto" or "float32" (`run_precision`).
+    """
+
+    pathnet: PathNetConfig = PAPER
+    faces: FaceSettings = FaceSettings()
+    synthetic: SyntheticVideoSettings = SyntheticVideoSettings()
+    iterations: int = None
+    baseline_epochs: int = None
+    precision: str = "auto"
+
+
+#: The budgets: the paper's settings ("paper", any data), the same settings on
+#: the embedded synthetic videos, which a CPU runs as they are ("cpu"), and
+#: "smoke" (`--smoke`: `SMOKE` PathNet, 8 x 8 crops, the smallest videos, one
+#: baseline epoch; seconds).
+SETTINGS = {
+    "paper": Settings(),
+    "cpu": Settings(),
+    "smoke": Settings(pathnet=SMOKE, faces=FaceSettings(crop_size=8), synthetic=SMOKE_VIDEOS,
+                      baseline_epochs=1),
 }
 
 
@@ -79,21 +140,22 @@ def _cell(run_dir, resume, kind, seed, fold, compute, log):
     return result
 
 
-def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSettings(),
-        synthetic=SyntheticVideoSettings(), folds=(0,), iterations=None, seed=0, seeds=1,
+def run(settings, out, savee_dir=None, enterface_dir=None, folds=(0,), seed=0, seeds=1,
         experiments=tuple(EXPERIMENTS), baselines=(), baseline_weights=None,
-        baseline_epochs=None, overwrite=False, resume=False, cache_dir=None, progress=True,
-        log=print):
-    """Runs the experiments into the run folder `out` and returns metrics.
+        overwrite=False, resume=False, cache_dir=None, progress=True, log=print):
+    """Runs the experiments at the budget `settings` (`Settings`) into the
+    run folder `out` and returns metrics.
 
     Every (experiment, seed, fold) and every scratch (destination, seed, fold)
     is one "cell" written at once (`cells/<kind>/seed<s>-fold<f>.json`), so
     `resume=True` after a crash skips what is done. `seeds` runs the seeds
     seed, seed + 1, ...; with synthetic data each seed also draws its own
     videos. One PathTrainer (one compile) serves every task of the run.
-    `baselines` fine-tunes those Table I CNNs for `baseline_epochs` epochs
-    (None: `TABLE_I_RECIPE`'s); results.md states every budget beside the
-    paper's (`results.table_i`).
+    `baselines` fine-tunes those Table I CNNs for `settings.baseline_epochs`
+    epochs (None: `TABLE_I_RECIPE`'s); results.md states every budget beside
+    the paper's (`results.table_i`). `settings.precision`: "auto" or
+    "float32" (`run_precision`); the PathNets and their readouts are built
+    under its dtype policy.
     """
     if (savee_dir is None) != (enterface_dir is None):
         raise ConfigError("Give both --savee and --enterface (real data), or neither "
@@ -114,8 +176,11 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
 
         for model_name in baselines:
             resolve_imagenet_weights(model_name, baseline_weights)
+    config, faces, synthetic = settings.pathnet, settings.faces, settings.synthetic
+    baseline_epochs = settings.baseline_epochs
+    choice = run_precision(settings.precision)
     run_seeds = [int(seed) + i for i in range(int(seeds))]
-    iterations = int(iterations or config.iterations)
+    iterations = int(settings.iterations or config.iterations)
     if baseline_epochs is None:
         baseline_epochs = TABLE_I_RECIPE.epochs
     fresh = not os.path.isdir(out) or not os.listdir(out) or overwrite
@@ -126,8 +191,10 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
                   "faces": dataclasses.asdict(faces), "synthetic": dataclasses.asdict(synthetic),
                   "folds": list(folds), "iterations": iterations, "seed": int(seed),
                   "seeds": run_seeds, "experiments": list(experiments),
-                  "baselines": list(baselines), "baseline_epochs": int(baseline_epochs)}
+                  "baselines": list(baselines), "baseline_epochs": int(baseline_epochs),
+                  "precision": choice.to_dict()}
     run_dir.write_config(run_config)
+    log(f"pathnet: {choice.describe()}")
     started = time.perf_counter()
     dirs = {"savee": savee_dir, "enterface": enterface_dir}
     needed = sorted({d for e in experiments for d in EXPERIMENTS[e]})
@@ -160,58 +227,60 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
                 f"{stats['detection_rate']:.1%} (other frames reuse the previous box)")
     faces_seconds = time.perf_counter() - started
 
-    trainer = PathTrainer(config.learning_rate, jit_compile=config.jit_compile)
-    # One training-set capacity for every task: one trace and one compile.
-    trainer.reserve(max(len(r) for per_seed in faces_by_seed.values()
-                        for r in per_seed.values()))
-    memory = {"tasks": 0, "generations": 0, "rss_mb_after_first_task": None}
+    with dtype_policy(choice.policy):  # the PathNets and their readouts
+        trainer = PathTrainer(config.learning_rate, jit_compile=config.jit_compile)
+        # One training-set capacity for every task: one trace and one compile.
+        trainer.reserve(max(len(r) for per_seed in faces_by_seed.values()
+                            for r in per_seed.values()))
+        memory = {"tasks": 0, "generations": 0, "rss_mb_after_first_task": None}
 
-    def on_task(role, iteration, result):
-        memory["tasks"] += 1
-        memory["generations"] += len(result.fitness_history["winner"])
-        if memory["tasks"] == 1:
-            memory["rss_mb_after_first_task"] = _rss_mb()
+        def on_task(role, iteration, result):
+            memory["tasks"] += 1
+            memory["generations"] += len(result.fitness_history["winner"])
+            if memory["tasks"] == 1:
+                memory["rss_mb_after_first_task"] = _rss_mb()
 
-    evolution_started = time.perf_counter()
-    cells = {name: [] for name in experiments}
-    train_frames = {}  # of the first seed and fold, to state budgets in epochs
-    for s in run_seeds:
-        for fold in folds:
-            tasks = {d: fold_task(faces_by_seed[s][d], fold, seed=s, name=d) for d in needed}
-            for d in needed:
-                train_frames.setdefault(d, len(tasks[d].y_train))
-            scratch = {}
-            for destination in shared:
-                log(f"scratch on {destination}, seed {s}, fold {fold + 1}: "
-                    f"{len(tasks[destination].y_train)} train / "
-                    f"{len(tasks[destination].y_test)} test frames")
-                scratch[destination] = _cell(
-                    run_dir, resume, f"scratch-{destination}", s, fold,
-                    lambda: run_scratch(tasks[destination], config, iterations=iterations,
-                                        seed=task_seed("scratch", destination, s, fold),
-                                        trainer=trainer, progress=progress,
-                                        on_task=on_task), log)
-            for name in experiments:
-                src_name, dst_name = EXPERIMENTS[name]
-                log(f"{name}, seed {s}, fold {fold + 1}: source "
-                    f"{len(tasks[src_name].y_train)} train frames")
-                cell = _cell(
-                    run_dir, resume, name, s, fold,
-                    lambda: run_transfer_experiment(
-                        tasks[src_name], tasks[dst_name], config, iterations=iterations,
-                        seed=task_seed("experiment", name, s, fold),
-                        scratch=scratch[dst_name], trainer=trainer, progress=progress,
-                        on_task=on_task), log)
-                cells[name].append(dict(cell, run_seed=s, fold=fold))
-                log(f"{name}, seed {s}, fold {fold + 1}: destination training accuracy "
-                    f"per iteration {[round(100 * a, 1) for a in cell['transfer_train_accuracy']]}"
-                    f", scratch {[round(100 * a, 1) for a in cell['scratch_train_accuracy']]}")
+        evolution_started = time.perf_counter()
+        cells = {name: [] for name in experiments}
+        train_frames = {}  # of the first seed and fold, to state budgets in epochs
+        for s in run_seeds:
+            for fold in folds:
+                tasks = {d: fold_task(faces_by_seed[s][d], fold, seed=s, name=d) for d in needed}
+                for d in needed:
+                    train_frames.setdefault(d, len(tasks[d].y_train))
+                scratch = {}
+                for destination in shared:
+                    log(f"scratch on {destination}, seed {s}, fold {fold + 1}: "
+                        f"{len(tasks[destination].y_train)} train / "
+                        f"{len(tasks[destination].y_test)} test frames")
+                    scratch[destination] = _cell(
+                        run_dir, resume, f"scratch-{destination}", s, fold,
+                        lambda: run_scratch(tasks[destination], config, iterations=iterations,
+                                            seed=task_seed("scratch", destination, s, fold),
+                                            trainer=trainer, progress=progress,
+                                            on_task=on_task), log)
+                for name in experiments:
+                    src_name, dst_name = EXPERIMENTS[name]
+                    log(f"{name}, seed {s}, fold {fold + 1}: source "
+                        f"{len(tasks[src_name].y_train)} train frames")
+                    cell = _cell(
+                        run_dir, resume, name, s, fold,
+                        lambda: run_transfer_experiment(
+                            tasks[src_name], tasks[dst_name], config, iterations=iterations,
+                            seed=task_seed("experiment", name, s, fold),
+                            scratch=scratch[dst_name], trainer=trainer, progress=progress,
+                            on_task=on_task), log)
+                    cells[name].append(dict(cell, run_seed=s, fold=fold))
+                    log(f"{name}, seed {s}, fold {fold + 1}: destination training accuracy "
+                        f"per iteration {[round(100 * a, 1) for a in cell['transfer_train_accuracy']]}"
+                        f", scratch {[round(100 * a, 1) for a in cell['scratch_train_accuracy']]}")
     evolution_seconds = time.perf_counter() - evolution_started
     rss_last = _rss_mb()
 
     metrics = {"data": data, "detection": detection, "seeds": run_seeds,
                "folds": list(folds), "n": len(run_seeds) * len(folds),
                "iterations": iterations, "paper": PAPER_RESULTS, "scratch_shared": shared,
+               "precision": choice.to_dict(),
                "budget": {"iterations": iterations, "generations": config.generations,
                           "steps_per_path": config.steps_per_path,
                           "epochs_per_path": config.epochs_per_path,
@@ -240,10 +309,11 @@ def run(out, savee_dir=None, enterface_dir=None, config=PAPER, faces=FaceSetting
     if baselines:
         log(f"Table I baselines: fine-tuning {', '.join(baselines)} for "
             f"{baseline_epochs} epoch(s) each")
-        metrics["table_i"] = run_baselines(
-            faces_by_seed[run_seeds[0]], run_dir.path, baselines, weights=baseline_weights,
-            epochs=baseline_epochs, fold=folds[0], seed=run_seeds[0],
-            input_size=faces.crop_size)
+        with dtype_policy(choice.policy):
+            metrics["table_i"] = run_baselines(
+                faces_by_seed[run_seeds[0]], run_dir.path, baselines,
+                weights=baseline_weights, epochs=baseline_epochs, fold=folds[0],
+                seed=run_seeds[0], input_size=faces.crop_size)
         metrics["budget"].update(baseline_epochs=int(baseline_epochs),
                                  baseline_fold=folds[0] + 1, baseline_seed=run_seeds[0])
     tables = results_lib.report(metrics)

@@ -36,13 +36,13 @@ def test_each_budget_reaches_the_recipe():
     assert settings_recipe(SETTINGS["paper"], precision=on_cpu).mixed_precision is False
     # The synthetic CPU run from random weights: Table I's 60 epochs at 48 px,
     # precise BN and no early stopping (stated in its report).
-    synthetic = settings_recipe(SETTINGS["synthetic"], precision=on_cpu)
+    synthetic = settings_recipe(SETTINGS["cpu"], precision=on_cpu)
     assert (synthetic.epochs, synthetic.batch_size, synthetic.patience,
             synthetic.mixed_precision, synthetic.precise_bn_batches) == (60, 16, None, False, 8)
     assert synthetic.train_transform.resize == (55, 55), "256 : 224 of 48"
     assert synthetic.label_smoothing == 0.1 and synthetic.optimizer.name == "adamw"
     # Zero-init only where the weights are random; Table I's own recipe keeps Keras' init.
     assert synthetic.model_kwargs == {"weights": "random", "zero_init": True}
-    assert settings_recipe(SETTINGS["synthetic"], "imagenet").model_kwargs == {
+    assert settings_recipe(SETTINGS["cpu"], "imagenet").model_kwargs == {
         "weights": "imagenet"}
     assert paper.model_kwargs == {"weights": "random"}

@@ -1,4 +1,4 @@
-"""`run_experiment(resume=True)` (`--resume`): an interrupted run continues after
+"""`run(settings, out, resume=True)` (`--resume`): an interrupted run continues after
 its last backup, a finished one is not trained again, a changed run is refused.
 
 EfficientNet-B0 itself is swapped for a tiny network (the experiment's wiring is
@@ -43,8 +43,8 @@ def tiny(monkeypatch):
 
 
 def _run(out, settings=SETTINGS, **kwargs):
-    return experiment.run_experiment(out, "synthetic", settings=settings, data_path="numpy",
-                                     verbose=0, progress=False, **kwargs)
+    return experiment.run(settings, out, dataset="synthetic", data_path="numpy",
+                          verbose=0, progress=False, **kwargs)
 
 
 def test_an_interrupted_run_resumes_after_its_last_epoch(tiny, tmp_path):

@@ -20,44 +20,48 @@ SIZE = 32
 
 
 def test_member_recipes_scale_the_papers_budgets():
-    budget = exp.Budget(input_size=SIZE, epochs_scale=0.05, class_balanced=True)
-    el = exp.member_recipe("el", "ckplus", "mouth", budget)
+    settings = exp.Settings(input_size=SIZE, epochs_scale=0.05, class_balanced=True)
+    el = exp.member_recipe("el", "ckplus", "mouth", settings)
     assert [(s.name, s.epochs) for s in el.stages] == [("landmarks", 5), ("head", 2),
                                                        ("finetune", 14)]
     assert el.landmark_part == "mouth" and el.class_balanced and el.epochs == 21
     assert el.stages[1].trainable == ("expression_head",)
-    base = exp.member_recipe("baseline", "synthetic", None, exp.Budget(epochs_scale=0.0))
+    base = exp.member_recipe("baseline", "synthetic", None, exp.Settings(epochs_scale=0.0))
     assert base.epochs == 1 and not base.stages and base.landmark_part is None
     assert exp.member_names("el") == list(presets.EL_PARTS)
     assert exp.member_names("ftl")[-1] == "member_4"
-    assert exp.default_budget("synthetic").input_size == exp.SYNTHETIC["input_size"]
-    assert exp.default_budget("ckplus", input_size=96, epochs_scale=0.1) == exp.Budget(
+    assert exp.settings_for("synthetic") == exp.SETTINGS["cpu"]
+    assert exp.settings_for("synthetic", smoke=True) == exp.SETTINGS["smoke"]
+    assert exp.settings_for("synthetic").input_size == 48
+    assert {s.precision for s in exp.SETTINGS.values()} == {"auto"}
+    assert exp.settings_for("jaffe", precision="bfloat16").precision == "bfloat16"
+    assert exp.settings_for("ckplus", input_size=96, epochs_scale=0.1) == exp.Settings(
         96, 0.1, False, 5)
     # The landmark stage's own budget is not scaled; the others still are.
     own = exp.member_recipe("ftl", "ckplus", "all",
-                            exp.default_budget("synthetic", epochs_scale=0.2,
+                            exp.settings_for("synthetic", epochs_scale=0.2,
                                                landmark_epochs=200))
     assert [(s.name, s.epochs) for s in own.stages] == [("landmarks", 200), ("head", 6),
                                                         ("finetune", 54)]
     assert [s.patience for s in own.stages] == [0, None, None], "run in full"
-    assert exp.default_budget("synthetic").landmark_epochs == exp.SYNTHETIC["landmark_epochs"]
-    assert exp.default_budget("ckplus").landmark_epochs is None
+    assert exp.settings_for("synthetic").landmark_epochs == 60
+    assert exp.settings_for("ckplus").landmark_epochs is None
     # The paper's training set by default; a validation split is asked for.
-    assert exp.default_budget("jaffe").val_fraction == 0.0
-    assert exp.default_budget("jaffe", val_fraction=0.2).val_fraction == 0.2
+    assert exp.settings_for("jaffe").val_fraction == 0.0
+    assert exp.settings_for("jaffe", val_fraction=0.2).val_fraction == 0.2
     # Sec. III-D3's one head + fine-tuning budget, split 10% / 90% by fer_tf.
     for dataset, paper in presets.PAPER_EPOCHS.items():
         epochs = presets.EPOCHS[dataset]
         assert epochs["head"] + epochs["finetune"] == paper["head_and_finetune"]
         assert epochs["head"] == round(presets.HEAD_SHARE * paper["head_and_finetune"])
     assert exp.member_recipe("baseline", "ckplus", None,
-                             exp.Budget(epochs_scale=0.2, landmark_epochs=200)).epochs == 80
+                             exp.Settings(epochs_scale=0.2, landmark_epochs=200)).epochs == 80
 
 
 def test_stage_two_leaves_the_extractor_unchanged(tmp_path):
     """Sec. III-D2: the head stage trains the expression head alone."""
     records = make_synthetic(num_subjects=3, images_per_class=2, classes="seven", size=SIZE)
-    recipe = exp.member_recipe("el", "jaffe", "nose", exp.Budget(SIZE, 0.0))
+    recipe = exp.member_recipe("el", "jaffe", "nose", exp.Settings(SIZE, 0.0))
     recipe = recipe.replace(batch_size=8)
     train_ds, val_ds = exp._pipelines(recipe, records, records.subset(np.arange(8)),
                                       (SIZE, SIZE, 3), seed=0)
@@ -144,7 +148,7 @@ def test_train_and_eval_paths_feed_the_same_pixels():
     pipeline's pixels, in [-1, 1], once the augmentation draws nothing."""
     records = make_synthetic(num_subjects=2, images_per_class=2, classes="seven", size=SIZE)
     shape = (SIZE, SIZE, 3)
-    recipe = exp.member_recipe("ftl", "jaffe", "all", exp.Budget(SIZE, 0.0))
+    recipe = exp.member_recipe("ftl", "jaffe", "all", exp.Settings(SIZE, 0.0))
     nothing = {"rotation": 0.0, "translation": 0.0, "shear": 0.0, "horizontal_flip": False}
     still = recipe.replace(train_transform=dataclasses.replace(
         recipe.train_transform, augmentation_kwargs=nothing))
@@ -173,7 +177,7 @@ def test_batch_norm_statistics_fit_the_data_at_the_end_of_each_stage(tmp_path):
     images = exp._inputs(records, shape)
     gaps = {}
     for precise in (0, presets.PRECISE_BN_BATCHES):
-        recipe = exp.member_recipe("ftl", "jaffe", "all", exp.Budget(SIZE, 0.0))
+        recipe = exp.member_recipe("ftl", "jaffe", "all", exp.Settings(SIZE, 0.0))
         assert recipe.precise_bn_batches == presets.PRECISE_BN_BATCHES
         recipe = recipe.replace(batch_size=8, precise_bn_batches=precise,
                                 stages=recipe.stages[:1], epochs=recipe.stages[0].epochs)

@@ -12,12 +12,13 @@ from fer_tf.models.pathnet.presets import SMOKE
 from fer_tf.models.pathnet.training import majority_vote_accuracy
 
 TINY = SMOKE.replace(generations=3, iterations=1, eval_every=0)
+SETTINGS = experiment.Settings(pathnet=TINY, faces=experiment.FaceSettings(crop_size=8),
+                               synthetic=experiment.SMOKE_VIDEOS)
 
 
 def _run(out, experiments=tuple(experiment.EXPERIMENTS), seeds=2):
-    return experiment.run(str(out), config=TINY, faces=experiment.FaceSettings(crop_size=8),
-                          synthetic=experiment.SMOKE_VIDEOS, seeds=seeds,
-                          experiments=experiments, progress=False, log=lambda *a: None)
+    return experiment.run(SETTINGS, str(out), seeds=seeds, experiments=experiments,
+                          progress=False, log=lambda *a: None)
 
 
 def test_scratch_runs_once_per_destination_and_seed_and_subsets_reproduce(tmp_path,
@@ -66,9 +67,9 @@ def test_dataset_and_task_seeds_depend_only_on_their_names():
 
 def test_run_rejects_bad_seeds_and_folds(tmp_path):
     with pytest.raises(ConfigError, match="--seeds"):
-        experiment.run(str(tmp_path / "a"), config=TINY, seeds=0)
+        experiment.run(experiment.Settings(pathnet=TINY), str(tmp_path / "a"), seeds=0)
     with pytest.raises(ConfigError, match="folds"):
-        experiment.run(str(tmp_path / "b"), config=TINY, folds=(6,))
+        experiment.run(experiment.Settings(pathnet=TINY), str(tmp_path / "b"), folds=(6,))
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
@@ -165,9 +166,7 @@ def test_baselines_default_to_the_recipes_epochs_and_the_report_links_the_deviat
         return {m: {d: 1.5 for d in faces} for m in models}
 
     monkeypatch.setattr(experiment, "run_baselines", fake_baselines)
-    metrics = experiment.run(str(tmp_path), config=TINY,
-                             faces=experiment.FaceSettings(crop_size=8),
-                             synthetic=experiment.SMOKE_VIDEOS,
+    metrics = experiment.run(SETTINGS, str(tmp_path),
                              experiments=("savee_to_savee",), baselines=("mobilenet",),
                              baseline_weights="random", progress=False, log=lambda *a: None)
     assert asked["epochs"] == TABLE_I_RECIPE.epochs == 10
