@@ -379,23 +379,19 @@ def choose_serving_precision(requested="auto", measure=None, key="model", bf16_u
 
     Probabilities are float32 either way (the softmax layers keep float32).
     """
-    from fer_tf.training.precision import (PrecisionChoice, cpu_bf16_units, gpu_available,
-                                           measured_cpu_precision)
+    import dataclasses
+
+    from fer_tf.training.precision import PrecisionChoice, choose_precision, gpu_available
 
     requested = check_serving_precision(requested)
     gpu = gpu_available() if gpu is None else bool(gpu)
     if requested != "auto":
         return PrecisionChoice(requested, requested, "requested", gpu)
-    if gpu:
-        return PrecisionChoice(requested, "float32", "auto: a GPU found, float32 there", gpu)
-    units = cpu_bf16_units() if bf16_units is None else list(bf16_units)
-    if not units or measure is None:
-        why = "no bfloat16 units on this CPU" if not units else "not measured"
-        return PrecisionChoice(requested, "float32", f"auto: float32 ({why})", gpu)
-    picked, reason = measured_cpu_precision(f"serving | {key}", measure)
-    reason = reason.replace("a training step", f"a batch of {MEASURE_BATCH} faces")
-    return PrecisionChoice(requested, picked, f"{reason}; bfloat16 units "
-                                              f"{', '.join(units)}", gpu)
+    # The training choice with float32 on a GPU, timing a batch of faces.
+    choice = choose_precision("auto", gpu=gpu, gpu_precision="float32", measure=measure,
+                              key=f"serving | {key}", bf16_units=bf16_units)
+    return dataclasses.replace(choice, reason=choice.reason.replace(
+        "a training step", f"a batch of {MEASURE_BATCH} faces"))
 
 
 def _precision_key(models, info):
