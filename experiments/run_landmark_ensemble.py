@@ -30,6 +30,7 @@ and member. Wiring only: the logic is fer_tf.papers.landmark_ensemble.experiment
 
 import argparse
 import os
+import shlex
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -107,7 +108,9 @@ def main(argv=None):
             folds=args.folds, seed=args.seed,
             overwrite=args.overwrite, resume=args.resume, cross=cross,
             cache_dir=args.cache_dir, verbose=0 if args.smoke else "auto",
-            progress=not args.smoke, sfew_split_train=args.sfew_split_train)
+            progress=True, sfew_split_train=args.sfew_split_train,
+            command=shlex.join(["python", "experiments/run_landmark_ensemble.py",
+                                *(sys.argv[1:] if argv is None else argv)]))
     except FerTfError as e:
         print(f"run_landmark_ensemble: error: {e}", file=sys.stderr)
         return 2

@@ -166,7 +166,13 @@ def test_real_data_path_end_to_end_on_each_published_layout(tmp_path, capsys):
             code = script.main(["--dataset", dataset, "--data-dir", str(data), "--smoke",
                                 "--networks", "el", "--folds", "1", "--out", str(out),
                                 "--cache-dir", str(tmp_path / "cache")])
-        assert code == 0, (dataset, capsys.readouterr().err[-2000:])
+        captured = capsys.readouterr()
+        assert code == 0, (dataset, captured.err[-2000:])
+        # Issue 24: one progress line per epoch naming dataset, fold, network,
+        # member, stage and epoch, with elapsed and remaining time.
+        line = next(t for t in captured.out.splitlines() if "stage 1/3 landmarks" in t)
+        assert line.startswith(f"{dataset} fold 1 (1/1) | el eyebrows (1/2) | "), line
+        assert "| epoch 1/1 |" in line and "| elapsed " in line and "| remaining ~" in line
         metrics = json.loads((out / "metrics.json").read_text())
         config = json.loads((out / "config.json").read_text())
         faces = metrics["faces"]
@@ -177,6 +183,8 @@ def test_real_data_path_end_to_end_on_each_published_layout(tmp_path, capsys):
         assert "moved with the crop" in config["preprocessing"]["landmarks"]
         report = (out / "results.md").read_text()
         assert "Faces: the detector" in report and "Table I" in report
+        assert f"run_landmark_ensemble.py --dataset {dataset} --data-dir" in report
+        assert f"The paper's budget for {dataset} " in report and "input 32 px" in report
         assert np.asarray(metrics["networks"]["el"]["confusion_matrix"]).sum() == \
             metrics["split_sizes"]["1"]["test"]
     assert metrics["split_sizes"]["1"]["test"] == 7            # SFEW Val: 1 per class

@@ -505,6 +505,45 @@ def _fit_arguments(train_data, val_data, batch_size):
     return kwargs
 
 
+class EpochProgress(keras.callbacks.Callback):
+    """One line per epoch for long runs of many fits (folds, members,
+    stages): `context`, the stage, the epoch, its losses and metrics, and the
+    run's elapsed and remaining time from a shared `fer_tf.progress.WorkClock`
+    counting training steps, e.g.
+
+        jaffe fold 3/10 | el eyes (2/5) | stage 1/3 landmarks | epoch 12/30 |
+        loss 0.0123 | elapsed 14m02s | remaining ~1h05m
+
+    `train` tells it each stage (`on_stage_begin`) and each stage an earlier
+    process finished (`on_stage_skipped`: its steps count as done, untimed).
+    """
+
+    def __init__(self, clock, context, steps_per_epoch):
+        super().__init__()
+        self.clock, self.context, self.steps = clock, context, int(steps_per_epoch)
+        self.stage = "stage 1/1"
+        self.epochs = None
+
+    def on_stage_begin(self, index, stage, num_stages):
+        self.stage = f"stage {index + 1}/{num_stages} {stage.name}"
+        self.epochs = stage.epochs
+
+    def on_stage_skipped(self, index, stage, num_stages):
+        self.clock.done(stage.epochs * self.steps, timed=False)
+        self.clock.line(f"{self.context} | stage {index + 1}/{num_stages} {stage.name} "
+                        "| finished by an earlier process")
+
+    def on_train_begin(self, logs=None):
+        self.epochs = self.params.get("epochs", self.epochs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.clock.done(self.steps)
+        values = " ".join(f"{k} {float(v):.4g}" for k, v in sorted((logs or {}).items())
+                          if k != "learning_rate" and np.ndim(v) == 0)
+        self.clock.line(f"{self.context} | {self.stage} | epoch {epoch + 1}/{self.epochs}"
+                        + (f" | {values}" if values else ""))
+
+
 def _stage_run(run, index, stage, num_stages):
     """The folder a stage writes to: the run itself for a one-stage recipe."""
     if num_stages == 1:
@@ -582,7 +621,9 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
         done = folder.file(STAGE_DONE)
         if len(stages) > 1 and os.path.exists(done):
             _load_stage_weights(model, folder, recipe.restore_best)
+            _tell(callbacks, "on_stage_skipped", index, stage, len(stages))
         else:
+            _tell(callbacks, "on_stage_begin", index, stage, len(stages))
             _fit_stage(model, stage, recipe, folder, train_data, val_data, steps, monitor,
                        mode, mixed, scope, callbacks, verbose, steps_per_epoch, run_eagerly,
                        interval)
@@ -606,6 +647,13 @@ def train(build_model, train_data, val_data, run, recipe, strategy=None,
         return model, {k: [r.get(k, float("nan")) for r in rows]
                        for k in sorted({k for r in rows for k in r})}
     return model, run.read_history()
+
+
+def _tell(callbacks, hook, *args):
+    """Calls `hook` on the callbacks that have it (`EpochProgress`)."""
+    for callback in callbacks:
+        if hasattr(callback, hook):
+            getattr(callback, hook)(*args)
 
 
 def scratch_run():

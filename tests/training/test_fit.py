@@ -1,3 +1,4 @@
+import io
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from fer_tf.errors import ConfigError
 
 from fer_tf.data.pipeline import make_dataset
 from fer_tf.evaluation.report import RunFolder
+from fer_tf.progress import WorkClock
 from fer_tf.training import fit
 from fer_tf.training.recipes import OptimizerConfig, Recipe
 from tests.helpers.fake_data import tiny_records
@@ -339,9 +341,19 @@ def test_two_output_model_trains_in_three_stages_and_resumes_after_a_stage(tmp_p
     # A resumed run skips finished stages: remove the last stage's marker only.
     os.remove(run.file("stages", "3-finetune", "stage.json"))
     recorder = EpochRecorder()
+    log = io.StringIO()
+    clock = WorkClock(3 * 2, stream=log)
     fit.train(_two_output_model, train_ds, val_ds, RunFolder(run.path, create=True, resume=True),
-              _three_stage_recipe(), callbacks=[recorder], verbose=0)
+              _three_stage_recipe(), callbacks=[recorder, fit.EpochProgress(clock, "fold 1", 2)],
+              verbose=0)
     assert recorder.begun == [0], "only the unfinished stage ran again"
+    lines = log.getvalue().splitlines()
+    assert [t.split(" | elapsed")[0] for t in lines[:2]] == [
+        "fold 1 | stage 1/3 landmarks | finished by an earlier process",
+        "fold 1 | stage 2/3 head | finished by an earlier process"]
+    assert len(lines) == 3 and lines[2].startswith("fold 1 | stage 3/3 finetune | epoch 1/1 | ")
+    assert " labels_accuracy " in lines[2] and lines[2].endswith("remaining ~0s")
+    assert (clock.timed, clock.untimed) == (2, 4)
 
 
 def test_monitoring_val_loss_keeps_the_lowest_checkpoint(tmp_path):

@@ -44,6 +44,7 @@ from fer_tf.models.landmark_ensemble.model import (ensemble_of, landmark_network
                                                    landmark_subnetwork)
 from fer_tf.models.saving import load_model
 from fer_tf.papers.landmark_ensemble import report
+from fer_tf.progress import WorkClock
 from fer_tf.papers.landmark_ensemble.data import CLASSES, DATASETS, load_data  # noqa: F401
 from fer_tf.training import fit, runner
 from fer_tf.training.precision import choose_run_precision, dtype_policy
@@ -200,9 +201,9 @@ def run_precision(settings, networks, dataset, num_classes, input_shape, num_tra
     `MEASURE_MIN_STEPS` steps), never float16; an explicit precision is kept,
     float16 on a CPU with a one-line warning. Printed before anything trains."""
     part = presets.NETWORKS[networks[0]][0]
-    recipes = [member_recipe(n, dataset, presets.NETWORKS[n][0], settings) for n in networks]
-    steps = max(r.epochs * -(-int(num_train) // r.batch_size) for r in recipes)
-    batch_size = recipes[0].batch_size
+    steps = max(member_steps(n, dataset, presets.NETWORKS[n][0], settings, num_train)
+                for n in networks)
+    batch_size = member_recipe(networks[0], dataset, part, settings).batch_size
     choice = choose_run_precision(
         settings.precision, lambda: landmark_subnetwork(num_classes, part, input_shape),
         batch_size, steps, gpu_precision="float32",
@@ -214,11 +215,38 @@ def run_precision(settings, networks, dataset, num_classes, input_shape, num_tra
     return choice
 
 
+def member_steps(network, dataset, part, settings, num_train):
+    """Training steps of one member over all its stages (the progress plan)."""
+    recipe = member_recipe(network, dataset, part, settings)
+    return recipe.epochs * -(-int(num_train) // recipe.batch_size)
+
+
+def pending_steps(run, networks, folds, split_sizes, dataset, settings):
+    """Training steps still to run in `run` (members and folds whose
+    result.json exists are done), the plan of the run's `WorkClock`."""
+    total = 0
+    for network in networks:
+        for k in folds:
+            fold = os.path.join(run.path, network, "folds", str(k))
+            if os.path.exists(os.path.join(fold, "result.json")):
+                continue
+            for name, part in zip(member_names(network)[:settings.members],
+                                  presets.NETWORKS[network]):
+                if not os.path.exists(os.path.join(fold, "members", name, "result.json")):
+                    total += member_steps(network, dataset, part, settings,
+                                          split_sizes[str(k)]["train"])
+    return total
+
+
 def train_network(network, fold_run, train, val, test, input_shape, dataset, settings, seed,
-                  verbose="auto", choice=None):
+                  verbose="auto", choice=None, clock=None, context=""):
     """Trains the five members of `network` on one fold (members as sub-runs)
     and evaluates their Eq. 4 ensemble on `test` under the precision `choice`
-    (None: float32). Returns the fold's result."""
+    (None: float32). Returns the fold's result.
+
+    With a `WorkClock`, each epoch is one log line (`fit.EpochProgress`:
+    `context`, network, member, stage, epoch, elapsed and remaining) in place
+    of Keras' own."""
     names = member_names(network)[:settings.members]
     parts = dict(zip(names, presets.NETWORKS[network]))
     num_classes = train.num_classes
@@ -228,12 +256,18 @@ def train_network(network, fold_run, train, val, test, input_shape, dataset, set
         fit.set_seed(member_seed)
         recipe = member_recipe(network, dataset, parts[name], settings)
         train_ds, val_ds = _pipelines(recipe, train, val, input_shape, member_seed)
+        callbacks = []
+        if clock is not None:
+            label = f"{network} {name} ({names.index(name) + 1}/{len(names)})"
+            callbacks = [fit.EpochProgress(clock, f"{context} | {label}".lstrip(" |"),
+                                           -(-len(train) // recipe.batch_size))]
         start = time.time()
         with dtype_policy(choice.policy if choice else "float32"):
             _, history = fit.train(
                 lambda: landmark_subnetwork(num_classes, parts[name], input_shape,
                                             name=f"{network}_{name}"),
-                train_ds, val_ds, member_run, recipe, verbose=verbose,
+                train_ds, val_ds, member_run, recipe,
+                verbose=0 if clock is not None else verbose, callbacks=callbacks,
                 mixed_precision=bool(choice and choice.loss_scaling))
         plot_history(history, member_run.file("plots", "learning_curves.png"),
                      title=f"{network} {name}")
@@ -328,7 +362,7 @@ def settings_for(dataset, smoke=False, input_size=None, epochs_scale=None,
 
 def run(settings, out, dataset="synthetic", data_dir=None, networks=("baseline", "ftl", "el"),
         folds="all", seed=0, overwrite=False, resume=False, cross=None, cache_dir=None,
-        verbose="auto", progress=True, sfew_split_train=None):
+        verbose="auto", progress=True, sfew_split_train=None, command=None):
     """Runs the Sec. IV protocol of `dataset` for `networks` into `out`.
 
     Args:
@@ -344,6 +378,7 @@ def run(settings, out, dataset="synthetic", data_dir=None, networks=("baseline",
             reused on resume.
         sfew_split_train: SFEW on a copy without Val: this share of Train,
             drawn at random (`load_data`), is the test set.
+        command: the command line that made the run (config and results.md).
 
     Returns the metrics dict written to metrics.json.
     """
@@ -376,7 +411,8 @@ def run(settings, out, dataset="synthetic", data_dir=None, networks=("baseline",
                                          cache_dir=cache_dir, class_names=records.class_names,
                                          progress=progress)
     run = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
-    config = {"dataset": dataset, "data_dir": data_dir and os.path.abspath(data_dir),
+    config = {"command": command, "dataset": dataset,
+              "data_dir": data_dir and os.path.abspath(data_dir),
               "networks": list(networks), "folds": chosen, "seed": seed,
               "sfew_split_train": sfew_split_train,
               "protocol": runner.DATASET_PROTOCOLS[protocol][0],
@@ -390,6 +426,11 @@ def run(settings, out, dataset="synthetic", data_dir=None, networks=("baseline",
               "recipes": {n: member_recipe(n, dataset, presets.NETWORKS[n][0], settings).to_dict()
                           for n in networks}}
     run.write_config(config)
+    clock = None
+    if progress:
+        clock = WorkClock(pending_steps(run, networks, chosen, split_sizes, dataset, settings))
+        clock.line(f"{dataset}: {len(networks)} network(s) x {len(chosen)} fold(s) x "
+                   f"{settings.members} members, {clock.total} training steps to run")
     results = {}
     for network in networks:
         net_run = _sub(run, network)
@@ -397,8 +438,14 @@ def run(settings, out, dataset="synthetic", data_dir=None, networks=("baseline",
         def train_fold(k, fold_run, network=network):
             train, val, test = runner.split_records(records, protocol, int(k) - 1, seed,
                                                     val_fraction=settings.val_fraction)
-            return train_network(network, fold_run, train, val, test, input_shape, dataset,
-                                 settings, seed + int(k), verbose, choice)
+            context = f"{dataset} fold {k} ({chosen.index(k) + 1}/{len(chosen)})"
+            result = train_network(network, fold_run, train, val, test, input_shape, dataset,
+                                   settings, seed + int(k), verbose, choice, clock, context)
+            if clock is not None:
+                accuracy = np.mean(np.equal(result["y_true"], result["y_pred"]))
+                clock.line(f"{context} | {network} ensemble test accuracy {accuracy:.2%} "
+                           f"(n = {result['test_size']})")
+            return result
 
         results[network] = fit.run_subruns(net_run, "folds", chosen, train_fold)
     summary = {n: summarize_results([results[n][k] for k in chosen], records.class_names)

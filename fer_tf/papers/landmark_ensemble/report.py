@@ -291,6 +291,21 @@ def _training_set_text(metrics, budget, dataset):
             + (f". Images per fold: {counts}." if counts else "."))
 
 
+def _paper_budget_text(dataset, budget):
+    """The paper's budget (Sec. III-C1, III-D3) beside this run's, in one line."""
+    paper = presets.PAPER_EPOCHS.get(dataset)
+    if paper is None:
+        return "The paper trains no network on this data; its CK+ budget is the reference."
+    cut = [] if budget["input_size"] == presets.INPUT_SHAPE[0] else [
+        f"input {budget['input_size']} px instead of {presets.INPUT_SHAPE[0]}"]
+    if float(budget["epochs_scale"]) != 1.0 or budget.get("landmark_epochs"):
+        cut.append("fewer epochs")
+    return (f"The paper's budget for {dataset} (Sec. III-C1, III-D3): {presets.INPUT_SHAPE[0]} "
+            f"x {presets.INPUT_SHAPE[0]} crops; Baseline {paper['baseline']} epochs; FTL/EL "
+            f"landmarks {paper['landmarks']}, head and fine-tuning {paper['head_and_finetune']}"
+            f". Cut here: {', '.join(cut) if cut else 'nothing'}.")
+
+
 def write_report(run, metrics, config):
     """results.md: every table beside the paper's, the budget and the protocol."""
     dataset = metrics["dataset"]
@@ -299,7 +314,11 @@ def write_report(run, metrics, config):
     recipes = config["recipes"]
     stages = {n: [(s["name"], s["epochs"]) for s in r["stages"]] or [("direct", r["epochs"])]
               for n, r in recipes.items()}
-    lines = [f"# Landmark part ensemble on {dataset}", "",
+    lines = [f"# Landmark part ensemble on {dataset}", ""]
+    if config.get("command"):
+        lines += ["Command (it regenerates this folder; `--resume` reuses finished folds):",
+                  "", "```bash", config["command"], "```", ""]
+    lines += [
              f"Protocol: {config['protocol']}, folds {metrics['folds']}; input "
              f"{budget['input_size']} x {budget['input_size']}, epochs scaled by "
              f"{budget['epochs_scale']} of Sec. III-D3"
@@ -313,7 +332,7 @@ def write_report(run, metrics, config):
              f"{metrics['seconds']:.0f} s."
              + (f" Precision: {metrics['precision']['policy']} "
                 f"({metrics['precision']['reason']})." if metrics.get("precision") else ""),
-             "",
+             "", _paper_budget_text(dataset, budget), "",
              "FTL/EL head and fine-tuning epochs: Sec. III-D3 gives one budget for the two "
              "together and calls the head stage \"a few epochs\"; fer_tf gives the head "
              f"{presets.HEAD_SHARE:.0%} of it and fine-tuning the other "
