@@ -45,18 +45,11 @@ def match_channels(image, channels):
     raise ConfigError(f"Cannot convert {have}-channel images to {channels} channels.")
 
 
-def landmark_augmentation(seed=None, **kwargs):
-    """`LandmarkAwareAugmentation` in pixel units (the pipeline scales both)."""
-    from fer_tf.layers.landmark_augment import LandmarkAwareAugmentation
-
-    kwargs.setdefault("normalize_images", False)
-    kwargs.setdefault("normalize_landmarks", False)
-    return LandmarkAwareAugmentation(seed=derive_seed(seed, "landmark_augment"), **kwargs)
-
-
 #: Named augmentations a recipe's TransformConfig can ask for:
-#: name -> factory(seed=..., **augmentation_kwargs) -> Keras layer.
-AUGMENTATIONS = {"default": default_augmentation, "landmark": landmark_augmentation}
+#: name -> factory(seed=..., **augmentation_kwargs) -> Keras layer. The
+#: layers and papers add theirs with `register_augmentation` when `import
+#: fer_tf` loads them ("landmark": fer_tf.layers.landmark_augment).
+AUGMENTATIONS = {"default": default_augmentation}
 
 
 def register_augmentation(name, factory):
@@ -75,9 +68,10 @@ def make_augmentation(transform, seed=0):
 
 
 def _is_landmark_aware(augment):
-    from fer_tf.layers.landmark_augment import LandmarkAwareAugmentation
-
-    return isinstance(augment, LandmarkAwareAugmentation)
+    """An augmentation that moves landmark points with the pixels says so with
+    a `moves_landmarks` attribute (`LandmarkAwareAugmentation`); the pipeline
+    then passes it the points as well."""
+    return bool(getattr(augment, "moves_landmarks", False))
 
 
 def _crop(image, landmarks, size, training, seed):
@@ -131,7 +125,8 @@ def make_dataset(records, batch_size=32, training=False, augment=None,
         augment: optional Keras layer applied per example when training, in
             pixel units (before normalisation). With `with_landmarks`, it is
             called on {"images", "landmarks"} (pixel coordinates), e.g.
-            `landmark_augmentation()`. Default: what `transform` names.
+            `fer_tf.layers.landmark_augment.landmark_augmentation()`. Default:
+            what `transform` names.
         image_size: optional (height, width) the images are resized to
             (the model's input size) when `transform` sets no resize.
         channels: optional 1 or 3 to convert channels.

@@ -19,6 +19,7 @@ from keras import ops
 
 from fer_tf.data import ibug68
 from fer_tf.data.pixels import scale_pixels
+from fer_tf.data.seeds import derive_seed
 from fer_tf.errors import ConfigError, DatasetError
 
 _INTERPOLATIONS = ("bilinear", "nearest")
@@ -79,6 +80,11 @@ class LandmarkAwareAugmentation(keras.layers.Layer):
     Reference:
         Wadhawan & Gandhi, 2021 (arXiv:2104.11274), Sec. III-D.
     """
+
+    #: The tf.data pipeline passes images and points to a layer that moves
+    #: both (`fer_tf.data.pipeline`).
+    moves_landmarks = True
+
 
     def __init__(
         self,
@@ -270,3 +276,19 @@ def _non_negative(name, value, upper):
             f"got {value}"
         )
     return value
+
+
+def landmark_augmentation(seed=None, **kwargs):
+    """`LandmarkAwareAugmentation` in pixel units (the pipeline scales both):
+    the recipes' "landmark" augmentation (landmark paper, REFERENCE_NOTES 2)."""
+    kwargs.setdefault("normalize_images", False)
+    kwargs.setdefault("normalize_landmarks", False)
+    return LandmarkAwareAugmentation(seed=derive_seed(seed, "landmark_augment"), **kwargs)
+
+
+try:
+    from fer_tf.data.pipeline import register_augmentation
+except ImportError:  # JAX-only install: no tf.data pipeline to register with
+    register_augmentation = None
+if register_augmentation is not None:
+    register_augmentation("landmark", landmark_augmentation)

@@ -203,7 +203,7 @@ def test_landmark_part_is_taken_after_the_flip_permutation():
 
 def test_landmark_augmentation_also_serves_a_pipeline_without_landmark_targets():
     """The landmark paper's Baseline trains with the same affine augmentation."""
-    from fer_tf.data.pipeline import landmark_augmentation
+    from fer_tf.layers.landmark_augment import landmark_augmentation
 
     r = tiny_records(size=16)
     aug = landmark_augmentation(seed=1, rotation=15.0, translation=0.05, shear=0.05)
