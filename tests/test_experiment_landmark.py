@@ -161,11 +161,14 @@ def test_real_data_path_end_to_end_on_each_published_layout(tmp_path, capsys):
         data = tmp_path / layout
         write_layout(layout, data, **quiet, **counts)
         out = tmp_path / f"run-{dataset}"
+        # Table III from SFEW: CK+48 lacks SFEW's neutral and has contempt.
+        cross = (["--cross-ckplus", str(tmp_path / "ckplus48"), "--cross-jaffe",
+                  str(tmp_path / "jaffe")] if dataset == "sfew" else [])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DatasetCountWarning)
             code = script.main(["--dataset", dataset, "--data-dir", str(data), "--smoke",
                                 "--networks", "el", "--folds", "1", "--out", str(out),
-                                "--cache-dir", str(tmp_path / "cache")])
+                                "--cache-dir", str(tmp_path / "cache"), *cross])
         captured = capsys.readouterr()
         assert code == 0, (dataset, captured.err[-2000:])
         # Issue 24: one progress line per epoch naming dataset, fold, network,
@@ -188,6 +191,12 @@ def test_real_data_path_end_to_end_on_each_published_layout(tmp_path, capsys):
         assert np.asarray(metrics["networks"]["el"]["confusion_matrix"]).sum() == \
             metrics["split_sizes"]["1"]["test"]
     assert metrics["split_sizes"]["1"]["test"] == 7            # SFEW Val: 1 per class
+    ck = metrics["cross_test_sets"]["ckplus"]
+    assert ck["missing_classes"] == ["neutral"] and ck["dropped_classes"] == ["contempt"]
+    assert np.asarray(metrics["cross"]["ckplus"]["el"]["confusion_matrix"]).sum() == \
+        ck["images"] > 0
+    assert "| sfew -> ckplus: EL | " in report and "classes of sfew with no ckplus image: " \
+        "neutral" in report
 
     # SFEW without Val: one line saying how to run the Train-split variant.
     shutil.rmtree(tmp_path / "sfew" / "Val")

@@ -107,20 +107,23 @@ class Records:
                                f"available: {sorted(set(self.split))}.")
         return self.subset(np.isin(self.split, names))
 
-    def with_classes(self, class_names):
+    def with_classes(self, class_names, allow_missing=False):
         """Keeps only images of `class_names` and relabels them in that order.
 
         Used to restrict CK+'s eight classes to seven, or SAVEE's seven to the
         six basic emotions shared with eNTERFACE (PathNet paper Sec. IV-A).
+        With `allow_missing`, a class these records lack keeps its label and
+        has no image (a cross-dataset test set: CK+48 has no neutral face).
         """
         class_names = tuple(class_names)
         missing = [c for c in class_names if c not in self.class_names]
-        if missing:
+        if missing and not allow_missing:
             raise DatasetError(f"{self.name} has no class {missing}; its classes "
                                f"are {self.class_names}.")
         old_to_new = np.full(len(self.class_names), -1, dtype=np.int64)
         for new, c in enumerate(class_names):
-            old_to_new[self.class_names.index(c)] = new
+            if c in self.class_names:
+                old_to_new[self.class_names.index(c)] = new
         mapped = old_to_new[self.labels]
         out = self.subset(mapped >= 0)
         out.labels = mapped[mapped >= 0]

@@ -38,6 +38,10 @@ def test_with_classes_drops_and_relabels():
     np.testing.assert_array_equal(six.labels, expected)
     with pytest.raises(DatasetError, match="no class"):
         r.with_classes(("contempt",))
+    # A cross-dataset test set: a training class it lacks keeps its label, no image.
+    cross = r.with_classes(("contempt", "neutral", "anger"), allow_missing=True)
+    assert cross.class_names == ("contempt", "neutral", "anger")
+    np.testing.assert_array_equal(cross.labels, np.where(r.labels[r.labels != 1] == 2, 1, 2))
 
 
 def test_subset_split_and_summary():

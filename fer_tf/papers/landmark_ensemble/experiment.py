@@ -404,12 +404,20 @@ def run(settings, out, dataset="synthetic", data_dir=None, networks=("baseline",
                                     presets.PATIENCE)
     choice = run_precision(settings, networks, dataset, records.num_classes, input_shape,
                            max(v["train"] for v in split_sizes.values()))
-    cross_records = {}
+    cross_records, cross_notes = {}, {}
     for other, other_dir in (cross or {}).items():
-        # Table III: only the classes the training set has (CK+ drops contempt).
-        cross_records[other] = load_data(other, other_dir, settings.input_size, seed,
-                                         cache_dir=cache_dir, class_names=records.class_names,
-                                         progress=progress)
+        # Table III: only the classes the training set has (CK+ drops contempt);
+        # a training class the test set lacks (CK+48: neutral) has no image.
+        other_records, other_stats = load_data(other, other_dir, settings.input_size, seed,
+                                               cache_dir=cache_dir, progress=progress)
+        kept = other_records.with_classes(records.class_names, allow_missing=True)
+        cross_records[other] = (kept, other_stats)
+        cross_notes[other] = {
+            "images": len(kept),
+            "dropped_classes": [c for c in other_records.class_names
+                                if c not in records.class_names],
+            "missing_classes": [c for c in records.class_names
+                                if c not in other_records.class_names]}
     run = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
     config = {"command": command, "dataset": dataset,
               "data_dir": data_dir and os.path.abspath(data_dir),
@@ -459,6 +467,7 @@ def run(settings, out, dataset="synthetic", data_dir=None, networks=("baseline",
     _, _, test = runner.split_records(records, protocol, chosen[0] - 1, seed,
                                       val_fraction=settings.val_fraction)
     metrics = {"dataset": dataset, "networks": summary, "cross": cross_summary,
+               "cross_test_sets": cross_notes,
                "folds": chosen, "split_sizes": split_sizes, "stopping": stopping,
                "test_set": stats.get("test_set"),
                "budget": dataclasses.asdict(settings), "precision": choice.to_dict(),

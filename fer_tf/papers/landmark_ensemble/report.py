@@ -103,17 +103,30 @@ def table_ii(metrics, dataset):
 
 
 def table_iii(metrics):
-    rows = []
+    """Table III with n and the 95% Wilson interval of every figure, and what
+    each test set lacks or drops against the training classes."""
+    rows, notes = [], []
     for other, nets in metrics["cross"].items():
         paper = presets.TABLE_III.get(other, {})
         for network, m in nets.items():
-            rows.append({"name": f"{metrics['dataset']} -> {other}: {NETWORK_NAMES[network]}",
-                         "ours": percent(m["accuracy"]), "paper": paper.get(network)})
+            n = int(np.sum(m["confusion_matrix"]))
+            named = [(NETWORK_NAMES[network], m["accuracy"], paper.get(network))]
             if network == "el":
-                for part, acc in m["members"].items():
-                    rows.append({"name": f"{metrics['dataset']} -> {other}: EL {part}",
-                                 "ours": percent(acc), "paper": paper.get(part)})
-    return comparison_table(rows, ("ours", "paper"), ["train -> test", "accuracy %", "paper"])
+                named += [(f"EL {part}", acc, paper.get(part))
+                          for part, acc in m["members"].items()]
+            rows += [{"name": f"{metrics['dataset']} -> {other}: {name}", "ours": percent(acc),
+                      "ci": wilson_text(acc, n), "n": n, "paper": value}
+                     for name, acc, value in named]
+        test = (metrics.get("cross_test_sets") or {}).get(other)
+        if test and (test["missing_classes"] or test["dropped_classes"]):
+            notes.append(f"{other}: {test['images']} images; classes dropped (not in "
+                         f"{metrics['dataset']}): {', '.join(test['dropped_classes']) or '-'}; "
+                         f"classes of {metrics['dataset']} with no {other} image: "
+                         f"{', '.join(test['missing_classes']) or '-'} (still predictable, "
+                         "so an error when predicted).")
+    table = comparison_table(rows, ("ours", "ci", "n", "paper"),
+                             ["train -> test", "accuracy %", "95% Wilson CI", "n", "paper"])
+    return table + ("\n" + "\n".join(notes) + "\n" if notes else "")
 
 
 def efficiency_table(metrics):
