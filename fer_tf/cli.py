@@ -142,6 +142,13 @@ def _cmd_evaluate(args):
         _print_metrics(metrics)
 
 
+def _cmd_publish(args):
+    from fer_tf.evaluation.report import publish_report
+
+    names = publish_report(args.run, args.dest)
+    print(f"{len(names)} files -> {args.dest}: {', '.join(names)}")
+
+
 def _cmd_data_check(args):
     from fer_tf.data.readers import check_dataset, format_check
 
@@ -390,6 +397,13 @@ def build_parser():
     p.add_argument("run", help="run folder written by `fer-tf train`")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("publish", help="copy a finished run's report (results.md, tables, "
+                                       "metrics, config, plots) into a docs folder, "
+                                       "without checkpoints or data")
+    p.add_argument("run", help="a finished run folder (fer-tf train or experiments/run_*.py)")
+    p.add_argument("dest", help="e.g. docs/results/<paper>_<dataset>")
+    p.set_defaults(func=_cmd_publish)
 
     data = sub.add_parser("data", help="check real datasets, write synthetic layouts")
     dsub = data.add_subparsers(dest="data_command", required=True)

@@ -299,3 +299,43 @@ def comparison_table(rows, columns=("ours", "paper"), headers=None, digits=2):
         lines.append("| " + " | ".join([fmt(row.get("name"))] +
                                        [fmt(row.get(c)) for c in columns]) + " |")
     return "\n".join(lines) + "\n"
+
+
+#: The files of a run that document it (`publish_report`): its report,
+#: tables, metrics and config; with plots/*.png beside them.
+REPORT_FILES = ("results.md", "tables.md", "metrics.json", "config.json")
+PUBLISHED = ".published.json"
+
+
+def publish_report(run_dir, dest):
+    """Copies a finished run's report into `dest` (e.g. docs/results/<paper>_<dataset>/):
+    results.md, tables.md, metrics.json, config.json and plots/*.png, each
+    written atomically. Nothing else leaves the run folder: no checkpoint,
+    array, crop or sub-run. `dest` keeps files it already had; of the files
+    an earlier publish wrote there (listed in its `.published.json`), those
+    the run no longer has are removed. Returns the copied paths, relative
+    to `dest`."""
+    if not has_run_config(run_dir):
+        raise ConfigError(f"{run_dir}: not a fer_tf run folder (expected the config.json a "
+                          "run writes).")
+    if not os.path.isfile(os.path.join(run_dir, METRICS)):
+        raise ConfigError(f"{run_dir}: the run has no {METRICS} yet; publish a finished run.")
+    names = [n for n in REPORT_FILES if os.path.isfile(os.path.join(run_dir, n))]
+    plots = os.path.join(run_dir, "plots")
+    if os.path.isdir(plots):
+        names += sorted(f"plots/{n}" for n in os.listdir(plots) if n.endswith(".png"))
+    manifest = os.path.join(dest, PUBLISHED)
+    earlier = []
+    if os.path.isfile(manifest):
+        with open(manifest) as f:
+            earlier = json.load(f).get("files", [])
+    for name in names:
+        with open(os.path.join(run_dir, name), "rb") as f:
+            atomic_write_bytes(os.path.join(dest, name), f.read())
+    for name in sorted(set(earlier) - set(names)):
+        stale = os.path.join(dest, name)
+        if os.path.isfile(stale):
+            os.remove(stale)
+    atomic_write_json(manifest, {"run": os.path.basename(os.path.abspath(run_dir)),
+                                 "files": names})
+    return names

@@ -128,3 +128,33 @@ def test_a_second_writer_is_refused_naming_the_holder_and_a_killed_ones_lock_is_
     # The kernel dropped the dead writer's lock: the next run takes it.
     run = report.RunFolder(out, create=True, overwrite=True)
     assert sorted(os.listdir(run.path)) == [report.LOCK, "checkpoints", "plots"]
+
+
+def test_publish_copies_the_report_only_and_removes_only_what_it_wrote(tmp_path):
+    from fer_tf.errors import ConfigError
+    from fer_tf.evaluation.report import RunFolder, publish_report
+    from fer_tf.cli import main
+
+    run = RunFolder(tmp_path / "run", create=True)
+    run.write_config({"model": "x"})
+    run.write_metrics({"accuracy": 0.5})
+    for name, data in {"results.md": "# r", "plots/a.png": "png", "plots/b.png": "png",
+                       "checkpoints/best.keras": "w", "members/m/result.json": "{}",
+                       "faces.npz": "arr"}.items():
+        path = tmp_path / "run" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(data)
+    dest = tmp_path / "docs" / "results" / "x"
+    dest.mkdir(parents=True)
+    (dest / "notes.md").write_text("a person's file")
+    names = publish_report(run.path, dest)
+    assert names == ["results.md", "metrics.json", "config.json", "plots/a.png", "plots/b.png"]
+    assert sorted(p.name for p in dest.rglob("*") if p.is_file()) == sorted(
+        [".published.json", "a.png", "b.png", "config.json", "metrics.json", "notes.md",
+         "results.md"])
+    # Republished without b.png: the copy it wrote goes, the person's file stays.
+    (tmp_path / "run" / "plots" / "b.png").unlink()
+    assert main(["publish", run.path, str(dest)]) == 0
+    assert not (dest / "plots" / "b.png").exists() and (dest / "notes.md").exists()
+    with pytest.raises(ConfigError, match="not a fer_tf run folder"):
+        publish_report(tmp_path / "docs", tmp_path / "elsewhere")
