@@ -5,6 +5,11 @@ included, which is how the committed notebooks are executed:
 
     python -m tests.helpers.notebooks                 # every notebook, smoke mode
     python -m tests.helpers.notebooks camnet_ensemble.ipynb
+
+Where a paper has a real-data run (EfficientNet and CAMnet on FER2013, the
+landmark paper on JAFFE, CK+48 and SFEW), its notebook ends by showing that
+run's published report and plots from docs/results/ (`fer-tf publish`), so
+the executed notebook carries the real-data tables beside the smoke cells.
 """
 
 import os
