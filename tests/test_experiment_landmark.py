@@ -76,6 +76,13 @@ def test_run_landmark_ensemble_smoke_writes_the_papers_outputs(tmp_path, capsys)
                   "baseline,el", "--out", str(out), "--resume"])
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "metrics.json").read_text())["networks"] == metrics["networks"]
+    # Issue 24: the same command and seed give the same figures (the training
+    # pipeline augments in one thread, in the shuffled order).
+    fresh = _run(["experiments/run_landmark_ensemble.py", "--smoke", "--networks",
+                  "baseline", "--out", str(tmp_path / "fresh")])
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    assert json.loads((tmp_path / "fresh" / "metrics.json").read_text())["networks"][
+        "baseline"] == metrics["networks"]["baseline"]
     bad = _run(["experiments/run_landmark_ensemble.py", "--dataset", "jaffe",
                 "--out", str(tmp_path / "bad")])
     assert bad.returncode == 2 and "--data-dir" in bad.stderr

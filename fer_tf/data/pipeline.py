@@ -115,7 +115,8 @@ def make_dataset(records, batch_size=32, training=False, augment=None,
                  image_size=None, channels=None, normalization="unit",
                  one_hot=False, with_landmarks=False, shuffle_buffer=None,
                  repeat=False, cache=True, seed=0, drop_remainder=False,
-                 transform=None, class_balanced=False, landmark_part=None):
+                 transform=None, class_balanced=False, landmark_part=None,
+                 deterministic=False):
     """Builds the input pipeline for `records`.
 
     Args:
@@ -147,6 +148,11 @@ def make_dataset(records, batch_size=32, training=False, augment=None,
         landmark_part: an `fer_tf.data.ibug68` part name; the landmark target
             keeps that part's points, taken after augmentation (so after a
             flip's left/right permutation).
+        deterministic: bool. Training batches identical from run to run with
+            the same seed: the random augmentation draws its numbers in one
+            thread, in the shuffled order. Otherwise training examples are
+            augmented in parallel threads, whose order (and so which example
+            gets which random draw) varies from run to run.
 
     Returns:
         A `tf.data.Dataset` of (image, label) or (image, {"labels", "landmarks"}).
@@ -222,7 +228,8 @@ def make_dataset(records, batch_size=32, training=False, augment=None,
                         reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=not training)
+    parallel = not (training and deterministic)
+    ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE if parallel else None,
+                deterministic=not training or bool(deterministic))
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -212,3 +212,22 @@ def test_landmark_augmentation_also_serves_a_pipeline_without_landmark_targets()
     plain = next(iter(make_dataset(r, batch_size=len(r))))[0].numpy()
     assert x.shape == plain.shape and y.shape == (len(r),)
     assert not np.allclose(x.numpy(), plain)
+
+
+def test_deterministic_training_batches_repeat_from_run_to_run():
+    """Issue 24: random augmentation drawn in parallel threads gives examples
+    different draws from run to run; `deterministic` draws them in order."""
+    from fer_tf.layers.landmark_augment import landmark_augmentation
+
+    r = tiny_records()
+
+    def batches():
+        aug = landmark_augmentation(seed=3, rotation=15.0, translation=0.05, shear=0.05)
+        ds = make_dataset(r, batch_size=8, training=True, seed=3, augment=aug,
+                          with_landmarks=True, deterministic=True)
+        return [np.asarray(x) for x, _ in ds]
+
+    first, second = batches(), batches()
+    assert len(first) == len(second) > 1
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)

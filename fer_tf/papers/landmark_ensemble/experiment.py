@@ -149,10 +149,13 @@ def _inputs(records, input_shape):
 def _pipelines(recipe, train, val, input_shape, seed):
     """Training and validation batches; every network gets the same
     landmark-aware augmentation (one affine for pixels and points), and a
-    Baseline member, which has no landmark output, sees the labels only."""
+    Baseline member, which has no landmark output, sees the labels only.
+    The batches are the same from run to run (`deterministic`), so a
+    command re-run with its seed writes the same metrics.json."""
     pipe = dict(image_size=input_shape[:2], channels=input_shape[-1],
                 normalization=recipe.normalization, batch_size=recipe.batch_size,
-                with_landmarks=True, landmark_part=recipe.landmark_part or "all")
+                with_landmarks=True, landmark_part=recipe.landmark_part or "all",
+                deterministic=True)
     train_ds = make_dataset(train, training=True, seed=seed, transform=recipe.train_transform,
                             class_balanced=recipe.class_balanced, **pipe)
     val_ds = None if val is None else make_dataset(val, transform=recipe.eval_transform, **pipe)
