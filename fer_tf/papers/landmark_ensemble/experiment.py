@@ -479,7 +479,12 @@ def run(settings, out, dataset="synthetic", data_dir=None, networks=("baseline",
                          "missed": len(stats.get("missing", [])),
                          "detector": (stats.get("detector") or {}).get("detector")
                          if isinstance(stats.get("detector"), dict) else None},
-               "seconds": round(time.time() - start, 1)}
+               "seconds": round(time.time() - start, 1),
+               # Every member's own training time, also of members an earlier
+               # process trained (a resumed run's `seconds` counts only its own).
+               "member_seconds": round(sum(
+                   member.get("seconds", 0.0) for n in networks for k in chosen
+                   for member in results[n][k]["members"].values()), 1)}
     report.write_figures(run, summary, records.class_names, first, test, input_shape, dataset)
     run.write_metrics(metrics)
     report.write_report(run, metrics, config)

@@ -342,7 +342,9 @@ def write_report(run, metrics, config):
              + "; ".join(f"{n}: " + ", ".join(f"{s} {e}" for s, e in st)
                          for n, st in stages.items())
              + f"), class-balanced batches: {budget['class_balanced']}; "
-             f"{metrics['seconds']:.0f} s."
+             f"{metrics['seconds']:.0f} s in this process"
+             + (f", {metrics['member_seconds']:.0f} s of member training in all"
+                if metrics.get("member_seconds") else "") + "."
              + (f" Precision: {metrics['precision']['policy']} "
                 f"({metrics['precision']['reason']})." if metrics.get("precision") else ""),
              "", _paper_budget_text(dataset, budget), "",
