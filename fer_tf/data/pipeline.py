@@ -20,8 +20,9 @@ area, lanczos3/5, bicubic, nearest).
 import numpy as np
 import tensorflow as tf
 
-from fer_tf.data.augment import (NORMALIZATIONS, default_augmentation,  # noqa: F401
-                                normalization_scale, scale_pixels)
+from fer_tf.data.augment import (AUGMENTATIONS, NORMALIZATIONS,  # noqa: F401
+                                default_augmentation, make_augmentation,
+                                normalization_scale, register_augmentation, scale_pixels)
 from fer_tf.data.seeds import derive_seed
 from fer_tf.errors import ConfigError
 
@@ -43,28 +44,6 @@ def match_channels(image, channels):
     if have == 3 and channels == 1:
         return tf.reduce_mean(image, axis=-1, keepdims=True)
     raise ConfigError(f"Cannot convert {have}-channel images to {channels} channels.")
-
-
-#: Named augmentations a recipe's TransformConfig can ask for:
-#: name -> factory(seed=..., **augmentation_kwargs) -> Keras layer. The
-#: layers and papers add theirs with `register_augmentation` when `import
-#: fer_tf` loads them ("landmark": fer_tf.layers.landmark_augment).
-AUGMENTATIONS = {"default": default_augmentation}
-
-
-def register_augmentation(name, factory):
-    """Adds a named augmentation (a paper's stack) for recipes to use."""
-    AUGMENTATIONS[name] = factory
-
-
-def make_augmentation(transform, seed=0):
-    """The augmentation layer a TransformConfig names, or None."""
-    if transform is None or not transform.augmentation:
-        return None
-    if transform.augmentation not in AUGMENTATIONS:
-        raise ConfigError(f"Unknown augmentation {transform.augmentation!r}; expected one of "
-                          f"{', '.join(sorted(AUGMENTATIONS))}.")
-    return AUGMENTATIONS[transform.augmentation](seed=seed, **transform.augmentation_kwargs)
 
 
 def _is_landmark_aware(augment):

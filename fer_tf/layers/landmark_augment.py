@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from fer_tf.data import ibug68
+from fer_tf.data.augment import register_augmentation
 from fer_tf.data.pixels import scale_pixels
 from fer_tf.data.seeds import derive_seed
 from fer_tf.errors import ConfigError, DatasetError
@@ -286,9 +287,4 @@ def landmark_augmentation(seed=None, **kwargs):
     return LandmarkAwareAugmentation(seed=derive_seed(seed, "landmark_augment"), **kwargs)
 
 
-try:
-    from fer_tf.data.pipeline import register_augmentation
-except ImportError:  # JAX-only install: no tf.data pipeline to register with
-    register_augmentation = None
-if register_augmentation is not None:
-    register_augmentation("landmark", landmark_augmentation)
+register_augmentation("landmark", landmark_augmentation)

@@ -15,15 +15,11 @@ the CAU's output has a batch norm before the residual addition; here the
 second unit is followed by one, as every residual branch of ResNet is.
 """
 
-from fer_tf.data.augment import default_augmentation
+from fer_tf.data.augment import default_augmentation, register_augmentation
 from fer_tf.models.camnet.presets import CAMNET_DROPOUT, CAMNET_RECIPE, IMAGE_SIZE, TABLE_6_1
 from fer_tf.models.registry import register_model
 from fer_tf.models.resnet import resnet
 
-try:
-    from fer_tf.data.pipeline import register_augmentation
-except ImportError:  # JAX-only install: no tf.data pipeline to register with
-    register_augmentation = None
 
 #: Sec. 5.1 hyper-parameters.
 CAMNET34 = {"depths": (3, 4, 6, 3), "radix": 2, "groups": (3, 4, 6, 3),
@@ -35,8 +31,7 @@ def table_6_1_augmentation(seed=None, **kwargs):
     return default_augmentation(**{**TABLE_6_1, **kwargs}, seed=seed)
 
 
-if register_augmentation is not None:
-    register_augmentation("camnet_table_6_1", table_6_1_augmentation)
+register_augmentation("camnet_table_6_1", table_6_1_augmentation)
 
 
 @register_model("camnet34", paper="camnet", input_shape=(*IMAGE_SIZE, 3), num_classes=7,

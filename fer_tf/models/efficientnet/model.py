@@ -33,6 +33,7 @@ architecture or what the layers compute, only where training starts.
 
 import numpy as np
 
+from fer_tf.data.augment import register_augmentation
 from fer_tf.errors import ConfigError
 from fer_tf.models.backbones import build_classifier, is_random_weights
 from fer_tf.models.efficientnet.augmentation import efficientnet_augmentation
@@ -40,13 +41,8 @@ from fer_tf.models.efficientnet.presets import TABLE_I, TABLE_I_RECIPE
 from fer_tf.models.features import FEATURE_MAP
 from fer_tf.models.registry import register_model
 
-try:
-    from fer_tf.data.pipeline import register_augmentation
-except ImportError:  # JAX-only install: no tf.data pipeline to register with
-    register_augmentation = None
 
-if register_augmentation is not None:
-    register_augmentation("efficientnet", efficientnet_augmentation)
+register_augmentation("efficientnet", efficientnet_augmentation)
 
 _SIZE = TABLE_I["image_size"]
 

@@ -44,10 +44,11 @@ from fer_tf.models.landmark_ensemble.model import (ensemble_of, landmark_network
                                                    landmark_subnetwork)
 from fer_tf.models.saving import load_model
 from fer_tf.papers.landmark_ensemble import report
-from fer_tf.progress import WorkClock
 from fer_tf.papers.landmark_ensemble.data import CLASSES, DATASETS, load_data  # noqa: F401
+from fer_tf.progress import WorkClock
 from fer_tf.training import fit, runner
 from fer_tf.training.precision import choose_run_precision, dtype_policy
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
