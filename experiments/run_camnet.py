@@ -24,7 +24,8 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fer_tf.experiment_args import add_fer2013_arguments, resolve_fer2013_run  # noqa: E402
+from fer_tf.experiment_args import (add_fer2013_arguments, command_line,  # noqa: E402
+                                    resolve_fer2013_run)
 
 
 def _names(text):
@@ -66,7 +67,8 @@ def main(argv=None):
         print("runs: " + ", ".join(f"{m} with {o}" for m, o in planned_runs(settings)),
               flush=True)
         metrics = run(settings, out, dataset=dataset, data_dir=args.data_dir, weights=weights,
-                      seed=args.seed, overwrite=args.overwrite, resume=args.resume)
+                      seed=args.seed, overwrite=args.overwrite, resume=args.resume,
+                      command=command_line("run_camnet.py", argv))
     except FerTfError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

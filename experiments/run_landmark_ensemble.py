@@ -30,7 +30,6 @@ and member. Wiring only: the logic is fer_tf.papers.landmark_ensemble.experiment
 
 import argparse
 import os
-import shlex
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -91,6 +90,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from fer_tf.errors import FerTfError
+    from fer_tf.experiment_args import command_line
     from fer_tf.papers.landmark_ensemble import experiment as exp
 
     out = args.out or os.path.join(
@@ -109,8 +109,7 @@ def main(argv=None):
             overwrite=args.overwrite, resume=args.resume, cross=cross,
             cache_dir=args.cache_dir, verbose=0 if args.smoke else "auto",
             progress=True, sfew_split_train=args.sfew_split_train,
-            command=shlex.join(["python", "experiments/run_landmark_ensemble.py",
-                                *(sys.argv[1:] if argv is None else argv)]))
+            command=command_line("run_landmark_ensemble.py", argv))
     except FerTfError as e:
         print(f"run_landmark_ensemble: error: {e}", file=sys.stderr)
         return 2

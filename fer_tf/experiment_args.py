@@ -1,5 +1,6 @@
-"""Command-line arguments and budget choice shared by the FER2013 paper
-scripts (`experiments/run_efficientnet.py`, `experiments/run_camnet.py`).
+"""Command-line arguments and budget choice shared by the paper scripts:
+`command_line` for every `experiments/run_*.py`, the rest for the FER2013
+ones (`experiments/run_efficientnet.py`, `experiments/run_camnet.py`).
 
 Both train on FER2013 with `--data-dir` (the paper's budget) or on the
 embedded faces (`--dataset synthetic`, the stated "cpu" budget; `--smoke`
@@ -8,8 +9,18 @@ for CI), and override single fields of the chosen `Settings`.
 
 import dataclasses
 import os
+import shlex
+import sys
 
 from fer_tf.weights import OFFLINE_VARIABLE
+
+
+def command_line(script, argv=None):
+    """The command that made a run, as a reader re-runs it from the
+    repository root: `python experiments/<script> <arguments>` (`argv`, or
+    the process' own). Goes into config.json and results.md."""
+    return shlex.join(["python", f"experiments/{script}",
+                       *(sys.argv[1:] if argv is None else argv)])
 
 
 def add_fer2013_arguments(parser, name, paper, weights_help):

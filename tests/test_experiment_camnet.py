@@ -18,6 +18,9 @@ def test_smoke_writes_the_tables_and_resumes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
     assert config["runs"] == ["camnet34-radam"]
+    # The command that made the run, as a reader re-runs it (config and report).
+    command = f"python experiments/run_camnet.py --smoke --out {out}"
+    assert config["command"] == command
     recipe = config["recipes"]["camnet34-radam"]
     assert recipe["optimizer"]["name"] == "radam" and recipe["batch_size"] == 16
     assert recipe["optimizer"]["weight_decay"] == 1e-4
@@ -35,6 +38,7 @@ def test_smoke_writes_the_tables_and_resumes(tmp_path):
     assert metrics["ensemble"]["members"] == ["camnet34"]
     assert "se_resnet34" in metrics["ensemble"]["missing"]
     report = (out / "results.md").read_text()
+    assert f"```bash\n{command}\n```" in report
     row = metrics["runs"]["camnet34-radam"]
     low, high = row["test_accuracy_ci95"]
     ours = f"{100 * row['test_accuracy']:.2f} [{100 * low:.1f}, {100 * high:.1f}]"

@@ -274,6 +274,16 @@ def plot_confusion_matrix(matrix, class_names, path, title="Confusion matrix"):
     plt.close(fig)
 
 
+def command_lines(config, resumes="finished runs"):
+    """results.md's opening lines naming the command that made the run
+    (`config["command"]`, see `fer_tf.experiment_args.command_line`); none
+    for a run made through the Python API, which has no command."""
+    if not config.get("command"):
+        return []
+    return [f"Command (it regenerates this folder; `--resume` reuses {resumes}):", "",
+            "```bash", config["command"], "```", ""]
+
+
 def comparison_table(rows, columns=("ours", "paper"), headers=None, digits=2):
     """A Markdown table putting our figures beside the paper's.
 

@@ -355,10 +355,11 @@ def gradcam_figure(run, sub, images, class_names, count=3):
 
 
 def run(settings, out, dataset="synthetic", data_dir=None, weights="random", seed=0,
-        overwrite=False, resume=False, verbose="auto", progress=True):
+        overwrite=False, resume=False, verbose="auto", progress=True, command=None):
     """Trains every planned run of `settings` (a `Settings`, `SETTINGS`) into
     the run folder `out`, evaluates them and the ensemble, and writes Tables
-    6.3-6.6 (`fer_tf.papers.camnet.report`). Returns metrics.json."""
+    6.3-6.6 (`fer_tf.papers.camnet.report`). `command`: the command line
+    that made the run (config.json and results.md). Returns metrics.json."""
     runs = planned_runs(settings)
     train, val, test = train_select_report(dataset, data_dir, seed, settings.max_train_images,
                                            settings.synthetic, progress)
@@ -366,7 +367,7 @@ def run(settings, out, dataset="synthetic", data_dir=None, weights="random", see
     run = RunFolder(out, create=True, overwrite=overwrite, resume=resume)
     class_names = list(train.class_names)
     config = {
-        "paper": "camnet", "dataset": dataset,
+        "command": command, "paper": "camnet", "dataset": dataset,
         "data_dir": None if data_dir is None else os.path.abspath(data_dir),
         "weights": str(weights), "seed": seed, "backend": keras.backend.backend(),
         "settings": dataclasses.asdict(settings), "class_names": class_names,

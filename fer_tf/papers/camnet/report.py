@@ -10,7 +10,7 @@ prints "not run".
 
 import numpy as np
 
-from fer_tf.evaluation.report import atomic_savefig, comparison_table
+from fer_tf.evaluation.report import atomic_savefig, command_lines, comparison_table
 from fer_tf.io import atomic_write_text
 from fer_tf.models.camnet import presets
 
@@ -235,7 +235,9 @@ def write_report(run, metrics, config):
                + (f"; not trained in this run: {', '.join(ensemble['missing'])}"
                   if ensemble["missing"] else ""))
     lines = [
-        "# CAMnet thesis (Ch. 6): ours beside the thesis", "", setting, "",
+        "# CAMnet thesis (Ch. 6): ours beside the thesis", "",
+        *command_lines(config, "finished runs, their softmax outputs included"),
+        setting, "",
         "Brackets: the 95% Wilson interval of the test accuracy over the test images; "
         "one training run per row, so the spread between runs is not in it.",
         "Training accuracy: the fit accuracy on augmented batches at the selected epoch, "

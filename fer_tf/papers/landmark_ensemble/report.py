@@ -11,7 +11,8 @@ import os
 import numpy as np
 
 from fer_tf.evaluation.metrics import fold_mean_interval, fold_mean_text, percent, wilson_text
-from fer_tf.evaluation.report import atomic_savefig, comparison_table, plot_confusion_matrix
+from fer_tf.evaluation.report import (atomic_savefig, command_lines, comparison_table,
+                                      plot_confusion_matrix)
 from fer_tf.io import atomic_write_text
 from fer_tf.models.landmark_ensemble import presets
 from fer_tf.models.saving import load_model
@@ -328,9 +329,7 @@ def write_report(run, metrics, config):
     stages = {n: [(s["name"], s["epochs"]) for s in r["stages"]] or [("direct", r["epochs"])]
               for n, r in recipes.items()}
     lines = [f"# Landmark part ensemble on {dataset}", ""]
-    if config.get("command"):
-        lines += ["Command (it regenerates this folder; `--resume` reuses finished folds):",
-                  "", "```bash", config["command"], "```", ""]
+    lines += command_lines(config, "finished folds")
     lines += [
              f"Protocol: {config['protocol']}, folds {metrics['folds']}; input "
              f"{budget['input_size']} x {budget['input_size']}, epochs scaled by "
